@@ -139,4 +139,8 @@ docs/CONFIGURATION.md: $(BUILD)/strata
 clean:
 	rm -rf build build-san build-fuzz build-tsan
 
+# Rooms with build rules of their own: the client library and CLI, the dashboard assets.
+-include src/client/client.mk
+-include web/web.mk
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

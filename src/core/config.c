@@ -22,6 +22,8 @@ const struct config_option config_options[] = {
 #undef ROOM
 #define ROOM "server"
 #include "server/options.def"
+#include "server/grpc_options.def"
+#include "server/auth_options.def"
 #undef ROOM
 #define ROOM "ingest"
 #include "ingest/options.def"
@@ -34,6 +36,7 @@ const struct config_option config_options[] = {
 #undef ROOM
 #define ROOM "remote"
 #include "remote/options.def"
+#include "remote/clickhouse_options.def"
 #undef ROOM
 };
 #undef X

@@ -39,7 +39,10 @@ struct config {
 #include "ingest/options.def"
 #include "query/options.def"
 #include "remote/options.def"
+#include "remote/clickhouse_options.def"
 #include "server/options.def"
+#include "server/grpc_options.def"
+#include "server/auth_options.def"
 #include "store/options.def"
 #undef X
     /* Not options: where each value came from, for the status page. */

@@ -56,6 +56,7 @@ BUILD_DATE := $(shell git log -1 --format=%cI 2>/dev/null || echo unknown)
 .PHONY: FORCE all run test unit fuzz fuzz-replay format format-check clean bench bootstrap \
         docs-check install
 .DEFAULT_GOAL := all
+.PRECIOUS: $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h
 
 all: $(BUILD)/strata
 

@@ -28,3 +28,17 @@ export async function runQuery(page, q) {
     await input.fill(q);
     await input.press('Enter');
 }
+
+/**
+ * A strata holding the shop's lines and a page that has run `query` on it and
+ * shows its first row. Returns {s, page}.
+ */
+export async function shopQuery(env, query) {
+    const s = await env.strata();
+    await pushShop(s);
+    const page = await env.page();
+    await page.goto(s.url);
+    await runQuery(page, query);
+    await page.locator('.log-row').first().waitFor();
+    return { s, page };
+}

@@ -3,26 +3,17 @@
 // WebSocket and LogsGO's /api/v1/query. Run with: node tests/browser/run.mjs BUILD --pending.
 // Move each test into test_dashboard.mjs once the API it needs has landed on main.
 import { check, eq, nowNs, test, waitUntil } from './harness.mjs';
-import { pushShop, runQuery } from './fixtures.mjs';
+import { pushShop, runQuery, shopQuery } from './fixtures.mjs';
 
 test('line_filter_matches_are_highlighted', async (env) => {
-    const s = await env.strata();
-    await pushShop(s);
-    const page = await env.page();
-    await page.goto(s.url);
-    await runQuery(page, '{app="shop"} |= "order" |~ "fail(ed)?"');
-    await page.locator('.log-row').first().waitFor();
+    const { page } = await shopQuery(env, '{app="shop"} |= "order" |~ "fail(ed)?"');
     eq(await page.locator('.log-row').count(), 12, 'rows');
     const marks = await page.locator('.log-row').first().locator('mark').allTextContents();
     eq(marks, ['order', 'failed'], 'both filters highlighted');
 });
 
 test('volume_comes_from_the_server_stacked_by_level', async (env) => {
-    const s = await env.strata();
-    await pushShop(s);
-    const page = await env.page();
-    await page.goto(s.url);
-    await runQuery(page, '{app="shop"}');
+    const { page } = await shopQuery(env, '{app="shop"}');
     await page.locator('.volume-panel canvas').first().waitFor();
     eq(await page.locator('.volume-panel .panel-note').textContent(), '', 'no fallback note: the server counted');
     const legend = await page.locator('.volume-panel .u-legend').textContent();

@@ -1,7 +1,7 @@
 // test_dashboard.mjs - the dashboard in Chromium against a real strata, on today's APIs
 // (push, query_range for log selectors, /api/v1/status). pending.mjs holds the tests
 // that need the query APIs still being built.
-import { pushShop, runQuery } from './fixtures.mjs';
+import { pushShop, runQuery, shopQuery } from './fixtures.mjs';
 import { check, eq, freePort, test, waitUntil } from './harness.mjs';
 
 test('page_loads_with_embedded_assets', async (env) => {
@@ -30,12 +30,7 @@ test('page_loads_with_embedded_assets', async (env) => {
 });
 
 test('log_query_returns_lines_volume_and_details', async (env) => {
-    const s = await env.strata();
-    await pushShop(s);
-    const page = await env.page();
-    await page.goto(s.url);
-    await runQuery(page, '{app="shop"}');
-    await page.locator('.log-row').first().waitFor();
+    const { page } = await shopQuery(env, '{app="shop"}');
     eq(await page.locator('.log-row').count(), 36, 'rows');
     // Newest first: the first row is the newest info line.
     check((await page.locator('.log-row .log-line').first().textContent()).startsWith('order 1000 placed'), 'newest first');
@@ -84,12 +79,7 @@ test('bad_query_shows_the_parser_message', async (env) => {
 });
 
 test('histogram_drag_narrows_the_range_and_reruns', async (env) => {
-    const s = await env.strata();
-    await pushShop(s);
-    const page = await env.page();
-    await page.goto(s.url);
-    await runQuery(page, '{app="shop", level="error"}');
-    await page.locator('.log-row').first().waitFor();
+    const { page } = await shopQuery(env, '{app="shop", level="error"}');
     eq(await page.locator('.log-row').count(), 12, 'rows before');
     const over = page.locator('.volume-panel .u-over');
     await over.waitFor();
@@ -169,12 +159,7 @@ test('load_older_pages_through_the_range', async (env) => {
 test('autocomplete_offers_a_pushed_label_value', async (env) => {
     // Values come from the labels API, or (while that API is not built) from the
     // labels of results already shown: both paths must offer the pushed value.
-    const s = await env.strata();
-    await pushShop(s);
-    const page = await env.page();
-    await page.goto(s.url);
-    await runQuery(page, '{app="shop"}');
-    await page.locator('.log-row').first().waitFor();
+    const { page } = await shopQuery(env, '{app="shop"}');
     const input = page.locator('.query-input');
     await input.fill('');
     await input.pressSequentially('{env="d');

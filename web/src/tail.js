@@ -65,7 +65,17 @@ export function startTail(root, { query, filters, onFilter }) {
         h('div.log-scroll.tail-scroll', waiting, rows),
     );
     const scroller = panel.querySelector('.tail-scroll');
-    replace(root, panel);
+    // Browsers send no custom headers on a WebSocket handshake: say so rather than
+    // show another tenant's lines without a word.
+    const headerNote =
+        settings.tenant || settings.token
+            ? notice(
+                  'warn',
+                  'Live tail cannot send the tenant or token from Settings (browsers put no headers on WebSockets): ' +
+                      "it follows the server's default tenant.",
+              )
+            : null;
+    replace(root, headerNote, panel);
 
     function setStatus(state, text) {
         panel.dataset.state = state;

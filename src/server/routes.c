@@ -13,7 +13,6 @@
         http_reply_text(req, 501, "%s %s is not implemented yet", req->method, req->path); \
     }
 
-NOT_YET(h_status)
 NOT_YET(h_loki_push_legacy)
 NOT_YET(h_logthra_push)
 NOT_YET(h_logthra_health)
@@ -73,7 +72,20 @@ const struct http_route server_routes[] = {
     {0},
 };
 
+/*
+ * --web-listen-addr: the dashboard, plus the read-only APIs its pages call by
+ * relative URL (web/src/api.js), so that it works on this listener too. No
+ * push, admin or metrics routes here.
+ */
 const struct http_route web_routes[] = {
+    {"GET", "/ready", h_ready, NULL, ROUTE_OPEN},
+    {"GET", "/api/v1/status", h_status, NULL, 0},
+    {"GET,POST", "/loki/api/v1/query_range", h_loki_query_range, NULL, 0},
+    {"GET,POST", "/loki/api/v1/labels", h_loki_labels, NULL, 0},
+    {"GET", "/loki/api/v1/label/", h_loki_label_values, "/loki/api/v1/label/values", ROUTE_PREFIX},
+    {"GET", "/loki/api/v1/tail", h_loki_tail, NULL, 0},
+    {"GET", "/api/v1/query", h_logsgo_query, NULL, 0},
+    {"GET", "/api/v1/labels", h_logsgo_labels, NULL, 0},
     {"GET", "/", h_dashboard, "/dashboard", ROUTE_PREFIX | ROUTE_OPEN},
     {0},
 };

@@ -226,20 +226,29 @@ struct column {
 };
 
 static const struct column logs_columns[] = {
-    {"tenant", "String"},         {"fingerprint", "UInt64"},      {"labels", "String"},
-    {"ts", "Int64"},              {"line", "String"},             {"meta_keys", "Array(String)"},
-    {"meta_values", "Array(String)"}, {"batch_id", "UInt64"},     {"insert_id", "UInt64"},
+    {"tenant", "String"},
+    {"fingerprint", "UInt64"},
+    {"labels", "String"},
+    {"ts", "Int64"},
+    {"line", "String"},
+    {"meta_keys", "Array(String)"},
+    {"meta_values", "Array(String)"},
+    {"batch_id", "UInt64"},
+    {"insert_id", "UInt64"},
     {"seq", "UInt32"},
 };
 static const struct column streams_columns[] = {
-    {"tenant", "String"},      {"day", "Date"},
-    {"fingerprint", "UInt64"}, {"labels", "String"},
-    {"label_names", "Array(String)"}, {"label_values", "Array(String)"},
+    {"tenant", "String"},
+    {"day", "Date"},
+    {"fingerprint", "UInt64"},
+    {"labels", "String"},
+    {"label_names", "Array(String)"},
+    {"label_values", "Array(String)"},
 };
 static const struct column batches_columns[] = {
-    {"tenant", "String"},  {"batch_id", "UInt64"}, {"insert_id", "UInt64"},
-    {"min_ts", "Int64"},   {"max_ts", "Int64"},    {"rows", "UInt64"},
-    {"bytes", "UInt64"},   {"committed", "DateTime"},
+    {"tenant", "String"}, {"batch_id", "UInt64"},    {"insert_id", "UInt64"},
+    {"min_ts", "Int64"},  {"max_ts", "Int64"},       {"rows", "UInt64"},
+    {"bytes", "UInt64"},  {"committed", "DateTime"},
 };
 static const struct column logthra_columns[] = {
     {"tenant_id", "FixedString(10)"},
@@ -256,8 +265,7 @@ struct table_spec {
 };
 
 /* Create the table when it is missing, then check that it has the columns we need. */
-static int ensure_table(struct clickhouse *ch, const struct table_spec *t, char *err,
-                        size_t errlen)
+static int ensure_table(struct clickhouse *ch, const struct table_spec *t, char *err, size_t errlen)
 {
     struct sql s;
     sql_init(&s);
@@ -266,8 +274,7 @@ static int ensure_table(struct clickhouse *ch, const struct table_spec *t, char 
         sql_add(&s, "%s%s %s", i ? ", " : "", t->cols[i].name, t->cols[i].type);
     sql_add(&s, ") ENGINE = %s", t->engine);
     struct clickhouse_error e;
-    int rc = s.rc ? s.rc
-                  : run(ch, s.b.ptr, slice_make("", 0), NULL, NULL, NULL, READ_RETRY_NS, &e);
+    int rc = s.rc ? s.rc : run(ch, s.b.ptr, slice_make("", 0), NULL, NULL, NULL, READ_RETRY_NS, &e);
     if (rc) {
         fail(err, errlen, "cannot create table %s: %s", t->name, e.message);
         sql_release(&s);
@@ -326,8 +333,7 @@ static int create_schema(struct clickhouse *ch, char *err, size_t errlen)
     sql_init(&s);
     sql_add(&s, "CREATE DATABASE IF NOT EXISTS `%s`", ch->cfg.database);
     struct clickhouse_error e;
-    int rc = s.rc ? s.rc
-                  : run(ch, s.b.ptr, slice_make("", 0), NULL, NULL, NULL, READ_RETRY_NS, &e);
+    int rc = s.rc ? s.rc : run(ch, s.b.ptr, slice_make("", 0), NULL, NULL, NULL, READ_RETRY_NS, &e);
     sql_release(&s);
     if (rc) {
         fail(err, errlen, "cannot create database %s: %s", ch->cfg.database, e.message);
@@ -339,10 +345,9 @@ static int create_schema(struct clickhouse *ch, char *err, size_t errlen)
         /* No partitions: one INSERT is one part, so a batch's markers appear at once. */
         "MergeTree ORDER BY (tenant, batch_id)"};
     if (strata_layout(ch)) {
-        const struct table_spec logs = {
-            ch->logs, logs_columns, N(logs_columns),
-            "MergeTree PARTITION BY toDate(intDiv(ts, 1000000000)) "
-            "ORDER BY (tenant, fingerprint, ts)"};
+        const struct table_spec logs = {ch->logs, logs_columns, N(logs_columns),
+                                        "MergeTree PARTITION BY toDate(intDiv(ts, 1000000000)) "
+                                        "ORDER BY (tenant, fingerprint, ts)"};
         const struct table_spec streams = {
             ch->streams, streams_columns, N(streams_columns),
             "ReplacingMergeTree PARTITION BY toYYYYMM(day) ORDER BY (tenant, day, fingerprint)"};
@@ -425,13 +430,11 @@ int clickhouse_tier_open_config(const struct clickhouse_config *c, struct tier *
     struct buf ver;
     buf_init(&ver, 4096);
     struct clickhouse_error e;
-    int rc = run(ch, "SELECT version()", slice_make("", 0), NULL, &ver, NULL,
-                 ch->cfg.retry_max_time_ns < READ_RETRY_NS ? ch->cfg.retry_max_time_ns
-                                                           : READ_RETRY_NS,
-                 &e);
+    int rc = run(
+        ch, "SELECT version()", slice_make("", 0), NULL, &ver, NULL,
+        ch->cfg.retry_max_time_ns < READ_RETRY_NS ? ch->cfg.retry_max_time_ns : READ_RETRY_NS, &e);
     if (rc) {
-        fail(err, errlen, "cannot use %s as user \"%s\": %s", ch->cfg.url, ch->cfg.user,
-             e.message);
+        fail(err, errlen, "cannot use %s as user \"%s\": %s", ch->cfg.url, ch->cfg.user, e.message);
         buf_release(&ver);
         clickhouse_close(&ch->tier);
         return rc;
@@ -722,8 +725,8 @@ static int insert_entries(struct clickhouse *ch, struct sub *subs, size_t n, uin
             const struct stream_batch *s = &b->streams[k];
             for (uint32_t j = 0; j < s->n_entries && !rc; j++) {
                 const struct entry *en = &s->entries[j];
-                rc = strata ? put_entry_strata(&rows, b->tenant, s, en, subs[i].batch_id,
-                                               insert_id, seq++)
+                rc = strata ? put_entry_strata(&rows, b->tenant, s, en, subs[i].batch_id, insert_id,
+                                               seq++)
                             : put_entry_logthra(&rows, b->tenant, s, en);
                 if (rc) {
                     snprintf(e->message, sizeof(e->message), "a row is too large to insert");
@@ -804,8 +807,7 @@ static int try_group(struct clickhouse *ch, struct sub *subs, size_t n, const vo
 
 /* Commit a group of batches, retrying transient failures for budget_ns. */
 static int send_group(struct clickhouse *ch, struct sub *subs, size_t n, int64_t budget_ns,
-                      const volatile int *cancel, struct group_result *gr, char *err,
-                      size_t errlen)
+                      const volatile int *cancel, struct group_result *gr, char *err, size_t errlen)
 {
     struct clickhouse_backoff bo;
     clickhouse_backoff_init(&bo, budget_ns);
@@ -980,7 +982,7 @@ int clickhouse_tier_submit(struct tier *t, const struct push_batch *b, uint64_t 
 {
     struct clickhouse *ch = CH(t);
     pthread_mutex_lock(&ch->lock);
-    int rc = ch->stopping ? STRATA_EUNAVAIL
+    int rc = ch->stopping                                             ? STRATA_EUNAVAIL
              : ch->queued_rows > 8 * (uint64_t)ch->cfg.batch_max_rows ? STRATA_EBUSY
                                                                       : 0;
     pthread_mutex_unlock(&ch->lock);
@@ -1148,8 +1150,7 @@ static int find_streams(struct clickhouse *ch, const struct tier_query *q, struc
             sql_release(&s);
             return 0;
         }
-        sql_add(&s, "SELECT %s AS sk, any(arraySort(label)) FROM %s WHERE ", sk_expr(ch),
-                ch->logs);
+        sql_add(&s, "SELECT %s AS sk, any(arraySort(label)) FROM %s WHERE ", sk_expr(ch), ch->logs);
         sql_tenant(&s, ch, q->tenant);
         sql_add(&s, " AND timestamp >= ");
         sql_day(&s, lo);
@@ -1261,13 +1262,13 @@ struct ch_cursor {
     uint64_t sk;
     struct clickhouse_entry_rows rows; /* the page being read */
     uint32_t pos;
-    bool more;          /* the last page was full: there may be more */
-    uint32_t page;      /* rows to ask for next */
-    uint64_t consumed;  /* rows read so far (logthra's next OFFSET) */
-    int64_t last_ts;    /* strata: where the next page starts */
+    bool more;         /* the last page was full: there may be more */
+    uint32_t page;     /* rows to ask for next */
+    uint64_t consumed; /* rows read so far (logthra's next OFFSET) */
+    int64_t last_ts;   /* strata: where the next page starts */
     uint64_t last_id;
     uint32_t last_seq;
-    struct buf resp;    /* pages after the first live here and in page_arena */
+    struct buf resp; /* pages after the first live here and in page_arena */
     struct arena page_arena;
 };
 
@@ -1404,8 +1405,8 @@ static void cursor_close(struct tier_cursor *base)
 static const struct tier_cursor_ops ch_cursor_ops = {cursor_next, cursor_close};
 
 /* Rows [from, from + n) of a decoded page, without copying. */
-static struct clickhouse_entry_rows rows_slice(const struct clickhouse_entry_rows *r,
-                                               uint32_t from, uint32_t n)
+static struct clickhouse_entry_rows rows_slice(const struct clickhouse_entry_rows *r, uint32_t from,
+                                               uint32_t n)
 {
     struct clickhouse_entry_rows o = {
         .n = n,
@@ -1751,8 +1752,8 @@ int clickhouse_tier_label_values(struct tier *t, const struct tier_query *q, str
 
 /* ---- counts per step ------------------------------------------------------- */
 
-int clickhouse_tier_count(struct tier *t, const struct clickhouse_count_query *cq,
-                          struct arena *a, clickhouse_count_fn fn, void *arg)
+int clickhouse_tier_count(struct tier *t, const struct clickhouse_count_query *cq, struct arena *a,
+                          clickhouse_count_fn fn, void *arg)
 {
     struct clickhouse *ch = CH(t);
     const struct tier_query *q = cq->q;

@@ -70,10 +70,10 @@ bool clickhouse_tier_is(const struct tier *t);
 
 /* What an append did. */
 struct clickhouse_append_info {
-    uint64_t rows;      /* rows written by this call (0 for a duplicate) */
-    bool duplicate;     /* the batch was already committed: nothing written */
-    uint32_t attempts;  /* tries it took */
-    uint32_t requests;  /* INSERT requests of the rows (batch_max_rows each) */
+    uint64_t rows;     /* rows written by this call (0 for a duplicate) */
+    bool duplicate;    /* the batch was already committed: nothing written */
+    uint32_t attempts; /* tries it took */
+    uint32_t requests; /* INSERT requests of the rows (batch_max_rows each) */
 };
 
 /*
@@ -138,8 +138,8 @@ struct clickhouse_count_query {
 };
 typedef int (*clickhouse_count_fn)(void *arg, const struct tier_stream *s, const uint32_t *bucket,
                                    const uint64_t *count, uint32_t n);
-int clickhouse_tier_count(struct tier *t, const struct clickhouse_count_query *cq,
-                          struct arena *a, clickhouse_count_fn fn, void *arg);
+int clickhouse_tier_count(struct tier *t, const struct clickhouse_count_query *cq, struct arena *a,
+                          clickhouse_count_fn fn, void *arg);
 
 /* SELECT 1 against the server: 0, or an error naming the URL (for /ready). */
 int clickhouse_tier_ping(struct tier *t, char *err, size_t errlen);

@@ -154,8 +154,8 @@ int clickhouse_config_resolve(const struct config *cfg, struct clickhouse_config
     } else if (!strcmp(layout, "logthra")) {
         out->layout = CLICKHOUSE_LAYOUT_LOGTHRA;
     } else {
-        fail(err, errlen, "invalid value \"%s\" for --clickhouse.layout: expected strata or logthra",
-             layout);
+        fail(err, errlen,
+             "invalid value \"%s\" for --clickhouse.layout: expected strata or logthra", layout);
         rc = STRATA_EINVAL;
         goto done;
     }

@@ -106,31 +106,29 @@ static void handle_put(struct clickhouse_http *h, CURL *c, bool reusable)
 bool clickhouse_code_retryable(int code)
 {
     switch (code) {
-    case 159:  /* TIMEOUT_EXCEEDED */
-    case 160:  /* TOO_SLOW */
-    case 202:  /* TOO_MANY_SIMULTANEOUS_QUERIES */
-    case 203:  /* NO_FREE_CONNECTION */
-    case 209:  /* SOCKET_TIMEOUT */
-    case 210:  /* NETWORK_ERROR */
-    case 236:  /* ABORTED */
-    case 241:  /* MEMORY_LIMIT_EXCEEDED */
-    case 242:  /* TABLE_IS_READ_ONLY */
-    case 252:  /* TOO_MANY_PARTS */
-    case 285:  /* TOO_FEW_LIVE_REPLICAS */
-    case 319:  /* UNKNOWN_STATUS_OF_INSERT */
-    case 394:  /* QUERY_WAS_CANCELLED */
-    case 425:  /* SYSTEM_ERROR */
-    case 999:  /* KEEPER_EXCEPTION */
-    case 1000: /* POCO_EXCEPTION: connection reset and the like */
-        return true;
+    case 159: /* TIMEOUT_EXCEEDED */
+    case 160: /* TOO_SLOW */
+    case 202: /* TOO_MANY_SIMULTANEOUS_QUERIES */
+    case 203: /* NO_FREE_CONNECTION */
+    case 209: /* SOCKET_TIMEOUT */
+    case 210: /* NETWORK_ERROR */
+    case 236: /* ABORTED */
+    case 241: /* MEMORY_LIMIT_EXCEEDED */
+    case 242: /* TABLE_IS_READ_ONLY */
+    case 252: /* TOO_MANY_PARTS */
+    case 285: /* TOO_FEW_LIVE_REPLICAS */
+    case 319: /* UNKNOWN_STATUS_OF_INSERT */
+    case 394: /* QUERY_WAS_CANCELLED */
+    case 425: /* SYSTEM_ERROR */
+    case 999: /* KEEPER_EXCEPTION */
+    case 1000: /* POCO_EXCEPTION: connection reset and the like */ return true;
     default: return false;
     }
 }
 
 static bool code_is_auth(int code)
 {
-    return code == 192 || code == 193 || code == 194 || code == 195 || code == 497 ||
-           code == 516;
+    return code == 192 || code == 193 || code == 194 || code == 195 || code == 497 || code == 516;
 }
 
 void clickhouse_parse_exception(struct slice body, int *code, char *msg, size_t cap)
@@ -202,8 +200,8 @@ static void curl_failure(struct clickhouse_http *h, CURLcode cc, const char *err
     const char *what = errbuf[0] ? errbuf : curl_easy_strerror(cc);
     switch (cc) {
     case CURLE_OPERATION_TIMEDOUT:
-        set_error(e, STRATA_ETIMEOUT, true, "ClickHouse at %s: no answer within %ldms (%s)",
-                  h->url, h->timeout_ms, what);
+        set_error(e, STRATA_ETIMEOUT, true, "ClickHouse at %s: no answer within %ldms (%s)", h->url,
+                  h->timeout_ms, what);
         break;
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
@@ -221,9 +219,7 @@ static void curl_failure(struct clickhouse_http *h, CURLcode cc, const char *err
     case CURLE_ABORTED_BY_CALLBACK:
         set_error(e, STRATA_ECANCELED, false, "ClickHouse at %s: request canceled", h->url);
         break;
-    default:
-        set_error(e, STRATA_EUNAVAIL, false, "ClickHouse at %s: %s", h->url, what);
-        break;
+    default: set_error(e, STRATA_EUNAVAIL, false, "ClickHouse at %s: %s", h->url, what); break;
     }
 }
 
@@ -237,7 +233,7 @@ static void http_failure(struct clickhouse_http *h, long status, struct slice bo
     bool retryable = clickhouse_code_retryable(code) || status == 502 || status == 503 ||
                      status == 504 || (code == 0 && status >= 500 && status != 501);
     int rc = retryable || code_is_auth(code) || status == 401 || status == 403 ? STRATA_EUNAVAIL
-                                                                              : STRATA_EINTERNAL;
+                                                                               : STRATA_EINTERNAL;
     if (code)
         set_error(e, rc, retryable, "ClickHouse at %s: Code %d: %s", h->url, code, msg);
     else
@@ -450,8 +446,8 @@ bool clickhouse_backoff_wait(struct clickhouse_backoff *b, const struct clickhou
         return false;
     /* +-25% jitter so that several writers do not retry in step. */
     int64_t quarter = b->delay_ns / 4;
-    int64_t delay = b->delay_ns - quarter + (int64_t)(next_rand(&b->rand_state) %
-                                                      (uint64_t)(2 * quarter + 1));
+    int64_t delay =
+        b->delay_ns - quarter + (int64_t)(next_rand(&b->rand_state) % (uint64_t)(2 * quarter + 1));
     if (delay > b->deadline_ns - now)
         delay = b->deadline_ns - now;
     int64_t until = now + delay;

@@ -32,10 +32,10 @@
 struct clickhouse_http;
 
 struct clickhouse_error {
-    int rc;         /* STRATA_EUNAVAIL (unreachable, auth, server errors), STRATA_ETIMEOUT,
-                       STRATA_ETOOLARGE (answer over the buffer's maximum), STRATA_ECANCELED,
-                       STRATA_EINTERNAL (ClickHouse refused the statement) */
-    bool retryable; /* true when the same request may succeed later */
+    int rc;             /* STRATA_EUNAVAIL (unreachable, auth, server errors), STRATA_ETIMEOUT,
+                           STRATA_ETOOLARGE (answer over the buffer's maximum), STRATA_ECANCELED,
+                           STRATA_EINTERNAL (ClickHouse refused the statement) */
+    bool retryable;     /* true when the same request may succeed later */
     int http_status;    /* 0 when no answer came */
     int code;           /* ClickHouse's exception code, 0 if none */
     char message[1024]; /* full sentence, names the server */

@@ -129,8 +129,8 @@ static int stream_row(struct rowbinary_reader *r, struct ctx *c, uint32_t i)
     s->n_labels = (uint32_t)n_names;
     s->labels = arena_alloc(c->a, (n_names ? n_names : 1) * sizeof(struct label));
     for (uint64_t k = 0; k < n_names; k++)
-        s->labels[k] = strata ? (struct label){names[k], values[k]}
-                              : clickhouse_logthra_label(names[k]);
+        s->labels[k] =
+            strata ? (struct label){names[k], values[k]} : clickhouse_logthra_label(names[k]);
     finish_stream(s, c->a);
     if (strata)
         s->fp = sk; /* the stored fingerprint is the stream's identity */

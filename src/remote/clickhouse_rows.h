@@ -38,10 +38,10 @@
 /* A stream as the streams query describes it. */
 struct clickhouse_stream_row {
     uint64_t sk;
-    uint64_t fp;           /* labels_fingerprint of labels */
-    struct label *labels;  /* sorted by name, duplicates removed */
+    uint64_t fp;          /* labels_fingerprint of labels */
+    struct label *labels; /* sorted by name, duplicates removed */
     uint32_t n_labels;
-    struct slice key;      /* canonical {a="1"} form */
+    struct slice key; /* canonical {a="1"} form */
 };
 
 int clickhouse_decode_streams(enum clickhouse_layout layout, struct slice data, struct arena *a,

@@ -44,8 +44,8 @@ __attribute__((warn_unused_result)) int clickhouse_sql_regex(struct buf *b, stru
  * label, as Loki's selectors expect). STRATA_EUNSUPPORTED (b unchanged) when
  * the matcher's regex cannot be pushed down.
  */
-__attribute__((warn_unused_result)) int clickhouse_sql_matcher(struct buf *b, const char *value_expr,
-                                                               const struct matcher *m);
+__attribute__((warn_unused_result)) int
+clickhouse_sql_matcher(struct buf *b, const char *value_expr, const struct matcher *m);
 
 /* Line filters, as LogQL writes them. */
 enum clickhouse_line_op {

@@ -22,6 +22,9 @@
  *     label-values NAME --tenant=T [--selector=S] --start=NS --end=NS
  *     count --tenant=T [--selector=S] --start=NS --end=NS --origin=NS
  *           --width=NS --buckets=N [--filter=OP:PATTERN]...   (OP: |= != |~ !~)
+ *     regex-check FILE           FILE: [{"pattern":P,"anchored":B,"subjects":[S...]}...];
+ *                                compares ClickHouse's match() on the translated
+ *                                pattern with Strata's PCRE2 on every subject
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -35,7 +38,10 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "ingest/loki_json.h"
+#include "query/regex.h"
 #include "query/selector.h"
+#include "remote/clickhouse_http.h"
+#include "remote/clickhouse_rowbinary.h"
 #include "remote/clickhouse.h"
 
 #define MAX_NEEDLES 16
@@ -256,9 +262,120 @@ static void on_done(void *arg, int rc)
     pthread_mutex_unlock(&d->w->lock);
 }
 
+/* ---- regex-check ----------------------------------------------------------- */
+
+/* One pattern: ClickHouse's verdict on every subject against PCRE2's. */
+static int check_pattern(struct clickhouse_http *h, struct slice pattern, bool anchored,
+                         const struct slice *subjects, uint32_t n, struct json_writer *w,
+                         uint32_t *checked)
+{
+    struct buf sql, out;
+    buf_init(&sql, BUF_UNLIMITED);
+    buf_init(&out, 1 << 20);
+    int rc = buf_append_str(&sql, "SELECT [");
+    struct buf re;
+    buf_init(&re, BUF_UNLIMITED);
+    int tr = clickhouse_sql_regex(&re, pattern, anchored);
+    for (uint32_t i = 0; !rc && !tr && i < n; i++) {
+        rc = buf_append_str(&sql, i ? ", match(" : "match(");
+        rc = rc ? rc : clickhouse_sql_quote(&sql, subjects[i]);
+        rc = rc ? rc : buf_append_str(&sql, ", ");
+        rc = rc ? rc : buf_append(&sql, re.ptr, re.len);
+        rc = rc ? rc : buf_append_str(&sql, ")");
+    }
+    rc = rc ? rc : buf_append_str(&sql, "] FORMAT RowBinary");
+    char err[256];
+    struct regex *pcre = regex_compile(pattern, anchored ? REGEX_ANCHORED : 0, err, sizeof(err));
+    if (tr == STRATA_EUNSUPPORTED || !pcre) {
+        jw_object_begin(w);
+        jw_key(w, "unsupported");
+        jw_string_slice(w, pattern);
+        jw_object_end(w);
+    } else if (!rc) {
+        struct clickhouse_error e;
+        struct clickhouse_request r = {.sql = sql.ptr, .out = &out};
+        rc = clickhouse_http_run(h, &r, &e);
+        if (rc)
+            fprintf(stderr, "chtool: %s\n", e.message);
+        struct rowbinary_reader rd;
+        rowbinary_reader_init(&rd, buf_slice(&out));
+        uint64_t m = rc ? 0 : rowbinary_len(&rd);
+        struct slice verdicts = rowbinary_fixed(&rd, (size_t)m);
+        if (!rc && (m != n || !rowbinary_done(&rd)))
+            rc = STRATA_ECORRUPT;
+        for (uint32_t i = 0; !rc && i < n; i++) {
+            int want = regex_match(pcre, subjects[i]);
+            int got = verdicts.ptr[i] ? 1 : 0;
+            (*checked)++;
+            if (want != got) {
+                jw_object_begin(w);
+                jw_key(w, "pattern");
+                jw_string_slice(w, pattern);
+                jw_key(w, "subject");
+                jw_string_slice(w, subjects[i]);
+                jw_key(w, "pcre2");
+                jw_int(w, want);
+                jw_key(w, "clickhouse");
+                jw_int(w, got);
+                jw_object_end(w);
+            }
+        }
+    }
+    regex_free(pcre);
+    buf_release(&re);
+    buf_release(&sql);
+    buf_release(&out);
+    return rc;
+}
+
+static int regex_check(struct clickhouse_http *h, const char *path, struct arena *a,
+                       struct json_writer *w)
+{
+    struct buf body;
+    buf_init(&body, BUF_UNLIMITED);
+    if (!path || read_file(path, &body) < 0) {
+        buf_release(&body);
+        return STRATA_EIO;
+    }
+    struct json_reader r;
+    json_reader_init(&r, body.ptr, body.len, 16);
+    uint32_t checked = 0;
+    int rc = json_enter_array(&r);
+    jw_object_begin(w);
+    jw_key(w, "problems");
+    jw_array_begin(w);
+    while (!rc && (rc = json_next_elem(&r)) > 0) {
+        struct slice pattern = {"", 0}, subjects[256];
+        uint32_t n = 0;
+        bool anchored = false;
+        struct slice key;
+        rc = json_enter_object(&r);
+        while (rc >= 0 && (rc = json_next_key(&r, a, &key)) > 0) {
+            if (slice_eq_str(key, "pattern"))
+                rc = json_read_string(&r, a, &pattern);
+            else if (slice_eq_str(key, "anchored"))
+                rc = json_read_bool(&r, &anchored);
+            else if (slice_eq_str(key, "subjects")) {
+                rc = json_enter_array(&r);
+                while (rc >= 0 && (rc = json_next_elem(&r)) > 0 && n < 256)
+                    rc = json_read_string(&r, a, &subjects[n++]);
+            } else
+                rc = json_skip(&r);
+        }
+        if (rc == 0)
+            rc = check_pattern(h, pattern, anchored, subjects, n, w, &checked);
+    }
+    jw_array_end(w);
+    jw_key(w, "checked");
+    jw_uint(w, checked);
+    jw_object_end(w);
+    buf_release(&body);
+    return rc;
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
-static int run(struct tier *t, const char *cmd, struct opts *o)
+static int run(struct tier *t, struct clickhouse_http *h, const char *cmd, struct opts *o)
 {
     struct arena a;
     arena_init(&a, 0);
@@ -423,6 +540,8 @@ static int run(struct tier *t, const char *cmd, struct opts *o)
         jw_array_begin(&w);
         rc = clickhouse_tier_count(t, &cq, &a, on_count, &c);
         jw_array_end(&w);
+    } else if (!strcmp(cmd, "regex-check")) {
+        rc = regex_check(h, o->name, &a, &w);
     } else {
         die("unknown command", cmd);
     }
@@ -445,7 +564,8 @@ int main(int argc, char **argv)
     while (cmd < argc && argv[cmd][0] == '-')
         cmd++;
     if (cmd >= argc) {
-        fprintf(stderr, "usage: chtool [strata options] COMMAND [options] (see tests/tools/chtool.c)\n");
+        fprintf(stderr,
+                "usage: chtool [strata options] COMMAND [options] (see tests/tools/chtool.c)\n");
         return 2;
     }
     struct config cfg;
@@ -469,7 +589,15 @@ int main(int argc, char **argv)
         metrics_reset();
         return 1;
     }
-    int status = run(t, argv[cmd], &o);
+    struct clickhouse_config cc;
+    if (clickhouse_config_resolve(&cfg, &cc, err, sizeof(err)) < 0) {
+        fprintf(stderr, "chtool: %s\n", err);
+        return 1;
+    }
+    struct clickhouse_http *h = clickhouse_http_new(&cc);
+    int status = run(t, h, argv[cmd], &o);
+    clickhouse_http_free(h);
+    clickhouse_config_release(&cc);
     t->ops->close(t);
     config_release(&cfg);
     metrics_reset();

@@ -71,7 +71,7 @@ TEST(clickhouse_config_file_then_flags)
     struct clickhouse_config cc;
     ASSERT_EQ_INT(clickhouse_config_resolve(&c, &cc, err, sizeof(err)), 0);
     ASSERT_EQ_STR(cc.url, "http://10.0.0.1:8123"); /* from the file */
-    ASSERT_EQ_STR(cc.user, "bob");                  /* the flag wins */
+    ASSERT_EQ_STR(cc.user, "bob");                 /* the flag wins */
     ASSERT_EQ_STR(cc.password, "s3cret");
     ASSERT_EQ_INT(cc.batch_max_rows, 5000);
     ASSERT_EQ_INT(cc.batch_max_wait_ns, 2 * NS_PER_SEC);
@@ -279,7 +279,9 @@ TEST(clickhouse_rowbinary_roundtrip_and_bounds)
     ASSERT_EQ_UINT(rowbinary_u64(&r), 0);
     ASSERT_FALSE(rowbinary_done(&r));
     /* A string longer than what is left. */
-    rowbinary_reader_init(&r, slice_make("\x05" "abc", 4));
+    rowbinary_reader_init(&r, slice_make("\x05"
+                                         "abc",
+                                         4));
     ASSERT_EQ_INT(rowbinary_string(&r).len, 0);
     ASSERT_EQ_INT(r.rc, STRATA_ECORRUPT);
     buf_release(&b);
@@ -331,8 +333,8 @@ TEST(clickhouse_decode_entries_and_corruption)
     ASSERT_EQ_SLICE(v[0].value, "abc");
     /* Every truncation is refused, never read past. */
     for (size_t cut = 1; cut < b.len; cut++) {
-        int rc = clickhouse_decode_entries(CLICKHOUSE_LAYOUT_STRATA, true,
-                                           slice_make(b.ptr, cut), &a, &rows);
+        int rc = clickhouse_decode_entries(CLICKHOUSE_LAYOUT_STRATA, true, slice_make(b.ptr, cut),
+                                           &a, &rows);
         /* A cut exactly between the rows is a valid, shorter answer. */
         ASSERT_EQ_INT(rc, cut == row1 ? 0 : STRATA_ECORRUPT);
         ASSERT_EQ_INT(rows.n, cut == row1 ? 1 : 0);
@@ -395,8 +397,8 @@ TEST(clickhouse_decode_streams_both_layouts)
     ASSERT_EQ_INT(rowbinary_put_string(&b, slice_from("a")), 0);
     ASSERT_EQ_INT(rowbinary_put_len(&b, 1), 0);
     ASSERT_EQ_INT(rowbinary_put_string(&b, slice_from("1")), 0);
-    ASSERT_EQ_INT(
-        clickhouse_decode_streams(CLICKHOUSE_LAYOUT_STRATA, buf_slice(&b), &a, &rows, &n), 0);
+    ASSERT_EQ_INT(clickhouse_decode_streams(CLICKHOUSE_LAYOUT_STRATA, buf_slice(&b), &a, &rows, &n),
+                  0);
     ASSERT_EQ_INT(n, 1);
     ASSERT_EQ_UINT(rows[0].fp, 77);
     ASSERT_EQ_SLICE(rows[0].key, "{a=\"1\"}");
@@ -405,9 +407,8 @@ TEST(clickhouse_decode_streams_both_layouts)
     ASSERT_EQ_INT(rowbinary_put_len(&b, 1), 0);
     ASSERT_EQ_INT(rowbinary_put_string(&b, slice_from("a")), 0);
     ASSERT_EQ_INT(rowbinary_put_len(&b, 0), 0);
-    ASSERT_EQ_INT(
-        clickhouse_decode_streams(CLICKHOUSE_LAYOUT_STRATA, buf_slice(&b), &a, &rows, &n),
-        STRATA_ECORRUPT);
+    ASSERT_EQ_INT(clickhouse_decode_streams(CLICKHOUSE_LAYOUT_STRATA, buf_slice(&b), &a, &rows, &n),
+                  STRATA_ECORRUPT);
     ASSERT_EQ_INT(n, 0);
     buf_release(&b);
     arena_release(&a);

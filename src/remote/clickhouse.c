@@ -1811,6 +1811,30 @@ int clickhouse_tier_count(struct tier *t, const struct clickhouse_count_query *c
     return rc;
 }
 
+/* ---- the chain ------------------------------------------------------------- */
+
+void clickhouse_chain_attach(struct tier *chain, struct tier *t)
+{
+    if (!chain || !t)
+        return;
+    while (chain->next)
+        chain = chain->next;
+    chain->next = t;
+}
+
+void clickhouse_chain_detach(struct tier *chain, struct tier *t)
+{
+    if (!t)
+        return;
+    for (struct tier *p = chain; p; p = p->next)
+        if (p->next == t) {
+            p->next = t->next;
+            break;
+        }
+    t->next = NULL;
+    t->ops->close(t);
+}
+
 static const struct tier_ops clickhouse_ops = {
     .name = "clickhouse",
     .select = clickhouse_select,

@@ -141,6 +141,17 @@ typedef int (*clickhouse_count_fn)(void *arg, const struct tier_stream *s, const
 int clickhouse_tier_count(struct tier *t, const struct clickhouse_count_query *cq, struct arena *a,
                           clickhouse_count_fn fn, void *arg);
 
+/*
+ * Step one of the chain memory -> ClickHouse (until the storage engine's
+ * hand-over op lands): attach puts t at the end of the chain so that queries
+ * read it after every other tier (Logthra's existing data, batches appended
+ * by other processes); detach takes it out again and closes it. The caller
+ * keeps ownership in between: detach before closing the store. Both accept
+ * a NULL t.
+ */
+void clickhouse_chain_attach(struct tier *chain, struct tier *t);
+void clickhouse_chain_detach(struct tier *chain, struct tier *t);
+
 /* SELECT 1 against the server: 0, or an error naming the URL (for /ready). */
 int clickhouse_tier_ping(struct tier *t, char *err, size_t errlen);
 

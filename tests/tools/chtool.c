@@ -13,7 +13,8 @@
  *     open                       connect, check, create the tables
  *     ping                       SELECT 1
  *     append [--tenant=T] [--batch-id=N] FILE
- *                                a Loki push body (JSON) appended as one batch
+ *                                a Loki push body (JSON; or one per line) appended
+ *                                as one batch
  *     submit [--tenant=T] FILE...
  *                                each file submitted as its own batch; waits
  *     select --tenant=T [--selector=S] --start=NS --end=NS [--backward]
@@ -143,12 +144,21 @@ static int load_batch(const char *path, struct push_batch *b, struct buf *body)
         fprintf(stderr, "chtool: cannot read %s\n", path);
         return 1;
     }
-    struct push_result res;
-    push_result_init(&res);
-    char err[512];
-    if (loki_json_decode(buf_slice(body), b, &res, err, sizeof(err)) < 0 || res.error) {
-        fprintf(stderr, "chtool: %s: %s\n", path, res.error ? res.error : err);
-        return 1;
+    /* One body, or one per line (make-corpus.py --format loki): all into one batch. */
+    const char *p = body->ptr ? body->ptr : "", *end = p + body->len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        struct slice one = {p, (size_t)((nl ? nl : end) - p)};
+        p = nl ? nl + 1 : end;
+        if (slice_trim(one).len == 0)
+            continue;
+        struct push_result res;
+        push_result_init(&res);
+        char err[512];
+        if (loki_json_decode(one, b, &res, err, sizeof(err)) < 0 || res.error) {
+            fprintf(stderr, "chtool: %s: %s\n", path, res.error ? res.error : err);
+            return 1;
+        }
     }
     return 0;
 }

@@ -61,12 +61,11 @@ static bool strata_layout(const struct clickhouse *ch)
     return ch->cfg.layout == CLICKHOUSE_LAYOUT_STRATA;
 }
 
+/* A message for the caller; truncation is fine (gcc would warn about it for snprintf). */
 static void fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void fail(char *err, size_t errlen, const char *fmt, ...)
 {
-    if (!err || !errlen)
-        return;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
@@ -532,9 +531,13 @@ static int prepare_sub(struct clickhouse *ch, struct sub *s, char *err, size_t e
     return 0;
 }
 
-static int insert(struct clickhouse *ch, const char *sql, const struct buf *rows,
-                  const volatile int *cancel, struct group_result *gr, struct clickhouse_error *e)
+/* One INSERT INTO table (columns) FORMAT RowBinary of the rows. */
+static int insert(struct clickhouse *ch, const char *table, const char *columns,
+                  const struct buf *rows, const volatile int *cancel, struct group_result *gr,
+                  struct clickhouse_error *e)
 {
+    char sql[512];
+    snprintf(sql, sizeof(sql), "INSERT INTO %s (%s) FORMAT RowBinary", table, columns);
     struct clickhouse_request r = {.sql = sql, .data = buf_slice(rows), .cancel = cancel};
     gr->requests++;
     return clickhouse_http_run(ch->http, &r, e);
@@ -648,12 +651,8 @@ static int insert_streams(struct clickhouse *ch, struct sub *subs, size_t n,
         snprintf(e->message, sizeof(e->message), "the label index rows are too large");
         e->rc = rc;
     } else if (rows.len) {
-        char sql[512];
-        snprintf(sql, sizeof(sql),
-                 "INSERT INTO %s (tenant, day, fingerprint, labels, label_names, label_values) "
-                 "FORMAT RowBinary",
-                 ch->streams);
-        rc = insert(ch, sql, &rows, cancel, gr, e);
+        rc = insert(ch, ch->streams, "tenant, day, fingerprint, labels, label_names, label_values",
+                    &rows, cancel, gr, e);
     }
     buf_release(&rows);
     return rc;
@@ -701,15 +700,9 @@ static int insert_entries(struct clickhouse *ch, struct sub *subs, size_t n, uin
                           struct clickhouse_error *e)
 {
     bool strata = strata_layout(ch);
-    char sql[512];
-    if (strata)
-        snprintf(sql, sizeof(sql),
-                 "INSERT INTO %s (tenant, fingerprint, labels, ts, line, meta_keys, meta_values, "
-                 "batch_id, insert_id, seq) FORMAT RowBinary",
-                 ch->logs);
-    else
-        snprintf(sql, sizeof(sql),
-                 "INSERT INTO %s (tenant_id, label, timestamp, msg) FORMAT RowBinary", ch->logs);
+    const char *columns = strata ? "tenant, fingerprint, labels, ts, line, meta_keys, "
+                                   "meta_values, batch_id, insert_id, seq"
+                                 : "tenant_id, label, timestamp, msg";
     /* Logthra's table has no commit marker: keep a batch in one INSERT (one part). */
     uint64_t per_request = strata ? (uint64_t)ch->cfg.batch_max_rows : CLICKHOUSE_MAX_BATCH_ROWS;
     struct buf rows;
@@ -734,7 +727,7 @@ static int insert_entries(struct clickhouse *ch, struct sub *subs, size_t n, uin
                     break;
                 }
                 if (++in_chunk >= per_request || rows.len >= CHUNK_BYTES) {
-                    rc = insert(ch, sql, &rows, cancel, gr, e);
+                    rc = insert(ch, ch->logs, columns, &rows, cancel, gr, e);
                     buf_reset(&rows);
                     in_chunk = 0;
                 }
@@ -742,7 +735,7 @@ static int insert_entries(struct clickhouse *ch, struct sub *subs, size_t n, uin
         }
     }
     if (!rc && in_chunk)
-        rc = insert(ch, sql, &rows, cancel, gr, e);
+        rc = insert(ch, ch->logs, columns, &rows, cancel, gr, e);
     buf_release(&rows);
     return rc;
 }
@@ -766,14 +759,9 @@ static int insert_markers(struct clickhouse *ch, struct sub *subs, size_t n, uin
         rc = rc ? rc : rowbinary_put_u64(&rows, subs[i].rows);
         rc = rc ? rc : rowbinary_put_u64(&rows, subs[i].bytes);
     }
-    if (!rc) {
-        char sql[512];
-        snprintf(sql, sizeof(sql),
-                 "INSERT INTO %s (tenant, batch_id, insert_id, min_ts, max_ts, rows, bytes) "
-                 "FORMAT RowBinary",
-                 ch->batches);
-        rc = insert(ch, sql, &rows, cancel, gr, e);
-    }
+    if (!rc)
+        rc = insert(ch, ch->batches, "tenant, batch_id, insert_id, min_ts, max_ts, rows, bytes",
+                    &rows, cancel, gr, e);
     buf_release(&rows);
     return rc;
 }
@@ -1190,6 +1178,15 @@ static const struct clickhouse_stream_row *candidate(const struct candidates *c,
     return bsearch(&key, c->rows, c->n, sizeof(*c->rows), cmp_stream_sk);
 }
 
+/* Rows come sorted by stream key: the end of the run of rows of sk[i]. */
+static uint32_t run_end(const uint64_t *sk, uint32_t n, uint32_t i)
+{
+    uint32_t j = i;
+    while (j < n && sk[j] == sk[i])
+        j++;
+    return j;
+}
+
 static void sql_in_candidates(struct sql *s, const struct clickhouse *ch,
                               const struct candidates *c)
 {
@@ -1490,10 +1487,8 @@ static int clickhouse_select(struct tier *t, const struct tier_query *q, struct 
     }
     buf_release(&resp);
     /* Rows come grouped by stream: one cursor per group. */
-    for (uint32_t i = 0; rc == 0 && i < rows.n;) {
-        uint32_t j = i;
-        while (j < rows.n && rows.sk[j] == rows.sk[i])
-            j++;
+    for (uint32_t i = 0, j; rc == 0 && i < rows.n; i = j) {
+        j = run_end(rows.sk, rows.n, i);
         const struct clickhouse_stream_row *cand = candidate(&cands, rows.sk[i]);
         if (cand) {
             struct ch_cursor *c = arena_calloc(a, 1, sizeof(*c));
@@ -1510,11 +1505,8 @@ static int clickhouse_select(struct tier *t, const struct tier_query *q, struct 
             ts.cursor = &c->base;
             int frc = fn(arg, &ts);
             if (frc)
-                rc = frc < 0 ? frc : 0;
-            if (frc)
-                break;
+                return frc < 0 ? frc : 0;
         }
-        i = j;
     }
     return rc;
 }
@@ -1795,10 +1787,8 @@ int clickhouse_tier_count(struct tier *t, const struct clickhouse_count_query *c
     if (rc == 0 && (rc = clickhouse_decode_counts(buf_slice(&resp), a, &rows)) < 0)
         log_warn("clickhouse: malformed counts from %s", ch->cfg.url);
     buf_release(&resp);
-    for (uint32_t i = 0; rc == 0 && i < rows.n;) {
-        uint32_t j = i;
-        while (j < rows.n && rows.sk[j] == rows.sk[i])
-            j++;
+    for (uint32_t i = 0, j; rc == 0 && i < rows.n; i = j) {
+        j = run_end(rows.sk, rows.n, i);
         const struct clickhouse_stream_row *cand = candidate(&c, rows.sk[i]);
         if (cand) {
             struct tier_stream st = stream_of(cand);
@@ -1806,7 +1796,6 @@ int clickhouse_tier_count(struct tier *t, const struct clickhouse_count_query *c
             if (frc)
                 return frc < 0 ? frc : 0;
         }
-        i = j;
     }
     return rc;
 }

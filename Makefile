@@ -53,7 +53,7 @@ FUZZ_REPLAY := $(patsubst %,$(BUILD)/fuzz-replay/%,$(FUZZ_NAMES))
 REVISION := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 BUILD_DATE := $(shell git log -1 --format=%cI 2>/dev/null || echo unknown)
 
-.PHONY: FORCE all run test unit fuzz fuzz-replay format format-check clean bench bootstrap \
+.PHONY: FORCE all run test unit fuzz fuzz-replay tools format format-check clean bench bootstrap \
         docs-check install
 .DEFAULT_GOAL := all
 .PRECIOUS: $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h
@@ -99,6 +99,13 @@ $(BUILD)/fuzz-replay/%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/repl
 unit: $(BUILD)/unit-tests
 fuzz-replay: $(FUZZ_REPLAY)
 
+# Test drivers: tests/tools/<name>.c -> $(BUILD)/tools/<name>, used by the integration tests.
+TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(wildcard tests/tools/*.c))
+$(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(BUILD)/libstrata-server.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+tools: $(TOOLS)
+
 # ---- the two README commands ----
 
 run:
@@ -108,7 +115,7 @@ run:
 
 test:
 	@scripts/bootstrap test
-	@$(MAKE) --no-print-directory SANITIZE=address,undefined all unit fuzz-replay
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined all unit fuzz-replay tools
 	@tests/run $(BUILD)-san
 
 # ---- fuzzing (clang libFuzzer) ----

@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/version.h"
+#include "remote/clickhouse.h"
 #include "server/handlers.h"
 #include "server/http.h"
 #include "server/tenant.h"
@@ -66,8 +67,20 @@ int server_run(const struct config *cfg)
         status_metrics_stop(&srv);
         return 1;
     }
+    /* ClickHouse (step one of its tier): checked at start, read as the chain's last link. */
+    struct tier *clickhouse = NULL;
+    if (cfg->clickhouse_url && cfg->clickhouse_url[0]) {
+        if (clickhouse_tier_open(cfg, &clickhouse, err, sizeof(err)) < 0) {
+            log_error("clickhouse: %s", err);
+            store_close(srv.store);
+            status_metrics_stop(&srv);
+            return 1;
+        }
+        clickhouse_chain_attach(store_chain(srv.store), clickhouse);
+    }
     srv.http = listen_http(&srv, cfg->http_listen_addr, server_routes);
     if (!srv.http) {
+        clickhouse_chain_detach(store_chain(srv.store), clickhouse);
         store_close(srv.store);
         status_metrics_stop(&srv);
         return 1;
@@ -76,6 +89,7 @@ int server_run(const struct config *cfg)
         srv.web = listen_http(&srv, cfg->web_listen_addr, web_routes);
         if (!srv.web) {
             http_stop(srv.http, 0);
+            clickhouse_chain_detach(store_chain(srv.store), clickhouse);
             store_close(srv.store);
             status_metrics_stop(&srv);
             return 1;
@@ -90,6 +104,7 @@ int server_run(const struct config *cfg)
     srv.ready = 0;
     http_stop(srv.web, cfg->server_shutdown_timeout);
     http_stop(srv.http, cfg->server_shutdown_timeout);
+    clickhouse_chain_detach(store_chain(srv.store), clickhouse);
     store_close(srv.store);
     status_metrics_stop(&srv);
     log_info("stopped");

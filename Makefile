@@ -108,7 +108,7 @@ run:
 
 test:
 	@scripts/bootstrap test
-	@$(MAKE) --no-print-directory SANITIZE=address,undefined all unit fuzz-replay
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined all unit fuzz-replay tools
 	@tests/run $(BUILD)-san
 
 # ---- fuzzing (clang libFuzzer) ----
@@ -143,5 +143,6 @@ clean:
 # Rooms with build rules of their own: the client library and CLI, the dashboard assets.
 -include src/client/client.mk
 -include web/web.mk
+-include tests/tools/tools.mk
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

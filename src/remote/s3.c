@@ -33,13 +33,12 @@
 #include "core/version.h"
 #include "remote/sigv4.h"
 
-#define ERRBODY_MAX  (64 * 1024)
-#define LISTING_MAX  (16 << 20)
-#define SMALL_MAX    (1 << 20)
-#define HASH_CHUNK   (1 << 20)
-#define MAX_PARTS    10000
-#define DELETE_BATCH 1000
-#define MAX_KEY_LEN  1024
+#define ERRBODY_MAX (64 * 1024)
+#define LISTING_MAX (16 << 20)
+#define SMALL_MAX   (1 << 20)
+#define HASH_CHUNK  (1 << 20)
+#define MAX_PARTS   10000
+#define MAX_KEY_LEN 1024
 
 struct session {
     struct session *next;
@@ -177,6 +176,8 @@ int s3_open(const struct s3_config *cfg, struct s3_client **out, char *err, size
         c->cfg.max_parallel = 1;
     if (c->cfg.part_size < 1)
         c->cfg.part_size = 1;
+    if (c->cfg.delete_batch < 1 || c->cfg.delete_batch > 1000)
+        c->cfg.delete_batch = 1000;
     int rc = s3_endpoint_parse(cfg->endpoint, cfg->use_ssl, &c->ep, err, errlen);
     if (rc) {
         s3_config_release(&c->cfg);
@@ -1543,10 +1544,11 @@ int s3_delete_objects(struct s3_client *c, const char *const *keys, size_t n, st
     size_t failed = 0;
     struct s3_error first_fail;
     memset(&first_fail, 0, sizeof(first_fail));
-    for (size_t at = 0; at < n && rc == 0; at += DELETE_BATCH) {
-        size_t m = n - at < DELETE_BATCH ? n - at : DELETE_BATCH;
+    size_t batch = (size_t)c->cfg.delete_batch;
+    for (size_t at = 0; at < n && rc == 0; at += batch) {
+        size_t m = n - at < batch ? n - at : batch;
         struct buf body;
-        buf_init(&body, (size_t)DELETE_BATCH * (MAX_KEY_LEN * 6 + 64) + 256);
+        buf_init(&body, batch * (MAX_KEY_LEN * 6 + 64) + 256);
         rc = buf_append_str(&body, "<Delete><Quiet>true</Quiet>");
         for (size_t i = 0; i < m && !rc; i++) {
             rc = buf_append_str(&body, "<Object><Key>");

@@ -198,8 +198,8 @@ int s3_head(struct s3_client *c, const char *key, struct s3_object_info *info, s
 /* DELETE one object; deleting an absent object succeeds (S3's semantics). */
 int s3_delete(struct s3_client *c, const char *key, struct s3_error *e);
 /*
- * Delete many objects with DeleteObjects, 1000 keys per request (S3's
- * limit). Absent keys count as deleted. When some keys could not be
+ * Delete many objects with DeleteObjects, --s3.delete-batch-size keys per
+ * request (at most 1000, S3's limit). Absent keys count as deleted. When some keys could not be
  * deleted, the others still are; the call returns an error naming the first
  * failed key, its code and how many failed.
  */

@@ -55,6 +55,9 @@ static void copy_options(struct s3_config *c, const struct config *cfg)
     c->retry_max_ns = cfg->s3_retry_max_delay;
     c->part_size = cfg->s3_part_size > 0 ? (uint64_t)cfg->s3_part_size : 1;
     c->max_parallel = cfg->s3_max_parallel < 1 ? 1 : (int)cfg->s3_max_parallel;
+    c->delete_batch = cfg->s3_delete_batch_size < 1      ? 1
+                      : cfg->s3_delete_batch_size > 1000 ? 1000
+                                                         : (int)cfg->s3_delete_batch_size;
 }
 
 void s3_config_init(struct s3_config *c)
@@ -384,6 +387,8 @@ int s3_config_finish(struct s3_config *c, s3_env_fn env, void *env_arg, char *er
         c->part_size = 1;
     if (c->max_parallel < 1)
         c->max_parallel = 1;
+    if (c->delete_batch < 1 || c->delete_batch > 1000)
+        c->delete_batch = 1000;
     return 0;
 }
 

@@ -42,6 +42,7 @@ struct s3_config {
     int64_t retry_base_ns, retry_max_ns;
     uint64_t part_size;
     int max_parallel;
+    int delete_batch; /* keys per DeleteObjects request, 1..1000 */
     /* Set by s3_config_finish: "store config" or "environment". */
     const char *credentials_from;
 };

@@ -9,9 +9,10 @@ With CERT and KEY (PEM files) the S3 port speaks HTTPS only.
 The backends listen on PORT+10..PORT+12. SIGTERM stops it at once.
 
 Strata's copy of /work/shared/reference/test-infra/swift_s3.py; additions:
-the storage domain, the optional TLS.
+the storage domain, the optional TLS, TCP_NODELAY on the listeners and no
+fsync (together about 10x faster small requests).
 """
-import os, sys, textwrap
+import os, socket, sys, textwrap
 
 base = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else '/tmp/s3swift')
 port = int(sys.argv[2]) if len(sys.argv) > 2 else 8080
@@ -98,6 +99,12 @@ w('proxy-server.conf', common.replace('{name}', 'proxy') + f"""
     use = egg:swift#dlo
 """)
 
+# Test data need not survive a power cut: skip Swift's fsyncs (a killed Swift process still
+# leaves everything it wrote in the page cache). STRATA_SWIFT_FSYNC=1 keeps them.
+if os.environ.get('STRATA_SWIFT_FSYNC') != '1':
+    os.fsync = lambda fd: None
+    os.fdatasync = lambda fd: None
+
 from swift.common import utils
 utils.set_swift_dir(etc)  # read etc/swift.conf instead of /etc/swift/swift.conf
 
@@ -162,6 +169,9 @@ for kind in ('account', 'container', 'object', 'proxy'):
     conf = os.path.join(etc, f'{kind}-server.conf')
     app = loadapp(conf, global_conf={'log_name': kind})
     sock = eventlet.listen(('127.0.0.1', port if kind == 'proxy' else ports[kind]))
+    # As swift.common.wsgi.get_socket does: without it every small response waits for the
+    # peer's delayed ACK (~40 ms per hop). Accepted sockets inherit it.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if kind == 'proxy':
         app = with_cache(app)
         if tls:

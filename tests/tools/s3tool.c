@@ -22,6 +22,12 @@
  *                                    print "key SIZE ETAG" or "prefix P" lines, then "pages N"
  *     delete KEY...                  one DELETE per key
  *     delete-prefix PREFIX           list PREFIX and delete it with DeleteObjects
+ *     delete-many PREFIX N           DeleteObjects of PREFIX000000 ... (present or not)
+ *     cache-get DIR MAX KEY OFF LEN  read a range through an s3_cache in DIR of MAX bytes
+ *                                    (OFF < 0: the last -OFF bytes); bytes to stdout,
+ *                                    "cache hit" or "cache miss" to stderr
+ *     threads KEY N ROUNDS           N threads share one client, each GETting KEY (whole and
+ *                                    a range) ROUNDS times and checking the bytes agree
  *     uploads [PREFIX]               print "upload KEY ID" for multipart uploads in progress
  *     abort KEY UPLOAD_ID            abort one multipart upload
  *
@@ -31,6 +37,7 @@
  * code: "s3tool: [NoSuchKey] s3 GET ..."), 2 on bad usage.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +52,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "remote/s3.h"
+#include "remote/s3_cache.h"
 
 static int usage(void)
 {
@@ -123,6 +131,36 @@ static int on_upload(void *arg, const struct s3_upload_entry *u)
     (void)arg;
     printf("upload %s %s\n", u->key, u->upload_id);
     return 0;
+}
+
+struct worker {
+    struct s3_client *c;
+    const char *key;
+    const struct buf *want;
+    int rounds, bad, rc;
+    struct s3_error err;
+};
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct buf b;
+    buf_init(&b, (size_t)1 << 30);
+    for (int i = 0; i < w->rounds && !w->rc; i++) {
+        buf_reset(&b);
+        w->rc = s3_get(w->c, w->key, S3_WHOLE, &b, NULL, &w->err);
+        if (!w->rc && (b.len != w->want->len || memcmp(b.ptr, w->want->ptr, b.len)))
+            w->bad++;
+        int64_t off = (int64_t)(i * 131) % (int64_t)(w->want->len ? w->want->len : 1);
+        buf_reset(&b);
+        if (!w->rc && w->want->len)
+            w->rc = s3_get(w->c, w->key, s3_range(off, 100), &b, NULL, &w->err);
+        size_t n = w->want->len - (size_t)off < 100 ? w->want->len - (size_t)off : 100;
+        if (!w->rc && w->want->len && (b.len != n || memcmp(b.ptr, w->want->ptr + off, n)))
+            w->bad++;
+    }
+    buf_release(&b);
+    return NULL;
 }
 
 static int run(struct s3_client *c, int argc, char **argv, struct s3_error *e)
@@ -259,6 +297,69 @@ static int run(struct s3_client *c, int argc, char **argv, struct s3_error *e)
         for (size_t i = 0; i < st.n_keys; i++)
             free(st.keys[i]);
         free(st.keys);
+    } else if (!strcmp(cmd, "delete-many") && argc == 3) {
+        size_t n = (size_t)num(argv[2]);
+        char **keys = xcalloc(n ? n : 1, sizeof(char *));
+        for (size_t i = 0; i < n; i++) {
+            char key[1100];
+            snprintf(key, sizeof(key), "%s%06zu", argv[1], i);
+            keys[i] = xstrdup(key);
+        }
+        rc = s3_delete_objects(c, (const char *const *)keys, n, e);
+        if (!rc)
+            printf("deleted %zu\n", n);
+        for (size_t i = 0; i < n; i++)
+            free(keys[i]);
+        free(keys);
+    } else if (!strcmp(cmd, "cache-get") && argc == 6) {
+        struct s3_cache *cache = NULL;
+        char err[512];
+        rc = s3_cache_open(argv[1], (uint64_t)num(argv[2]), &cache, err, sizeof(err));
+        if (rc) {
+            fprintf(stderr, "s3tool: %s\n", err);
+            return rc;
+        }
+        int64_t off = num(argv[4]), len = num(argv[5]);
+        struct s3_range r = off < 0 ? s3_suffix(-off) : s3_range(off, len);
+        struct buf b;
+        buf_init(&b, (size_t)1 << 30);
+        bool hit = false;
+        rc = s3_cache_fetch(cache, c, argv[3], NULL, r, &b, &hit, e);
+        if (!rc) {
+            rc = write_out(&b);
+            fprintf(stderr, "cache %s\n", hit ? "hit" : "miss");
+        }
+        buf_release(&b);
+        s3_cache_close(cache);
+    } else if (!strcmp(cmd, "threads") && argc == 4) {
+        struct buf want;
+        buf_init(&want, (size_t)1 << 30);
+        rc = s3_get(c, argv[1], S3_WHOLE, &want, NULL, e);
+        int n = (int)num(argv[2]);
+        if (n < 1 || n > 64)
+            n = 4;
+        struct worker *w = xcalloc((size_t)n, sizeof(*w));
+        pthread_t *th = xcalloc((size_t)n, sizeof(*th));
+        for (int i = 0; i < n && !rc; i++) {
+            w[i] =
+                (struct worker){.c = c, .key = argv[1], .want = &want, .rounds = (int)num(argv[3])};
+            if (pthread_create(&th[i], NULL, worker_main, &w[i]) != 0)
+                abort();
+        }
+        int bad = 0;
+        for (int i = 0; i < n && !rc; i++) {
+            pthread_join(th[i], NULL);
+            bad += w[i].bad;
+            if (w[i].rc && !rc) {
+                rc = w[i].rc;
+                *e = w[i].err;
+            }
+        }
+        if (!rc)
+            printf("threads %d mismatches %d\n", n, bad);
+        free(w);
+        free(th);
+        buf_release(&want);
     } else if (!strcmp(cmd, "uploads") && argc <= 2) {
         rc = s3_list_uploads(c, argc > 1 ? argv[1] : NULL, on_upload, NULL, e);
     } else if (!strcmp(cmd, "abort") && argc == 3) {

@@ -45,15 +45,15 @@
 #include "core/log.h"
 #include "core/metrics.h"
 
-#define MAGIC      "STRC0001"
-#define HDR_LEN    20
-#define ID_MAX     4096
-#define TRAILER    4
-#define NAME_LEN   21 /* 16 hex + ".blk" + NUL */
+#define MAGIC    "STRC0001"
+#define HDR_LEN  20
+#define ID_MAX   4096
+#define TRAILER  4
+#define NAME_LEN 21 /* 16 hex + ".blk" + NUL */
 
 struct entry {
     uint64_t hash;
-    uint64_t size; /* file size */
+    uint64_t size;             /* file size */
     struct entry *prev, *next; /* LRU */
     struct entry *chain;       /* hash bucket */
 };
@@ -242,8 +242,7 @@ int s3_cache_open(const char *dir, uint64_t max_bytes, struct s3_cache **out, ch
         return 0;
     int rc = mkdir_p(dir);
     if (rc) {
-        snprintf(err, errlen, "cannot create the S3 cache directory %s: %s", dir,
-                 strerror(errno));
+        snprintf(err, errlen, "cannot create the S3 cache directory %s: %s", dir, strerror(errno));
         return rc;
     }
     DIR *d = opendir(dir);
@@ -263,10 +262,9 @@ int s3_cache_open(const char *dir, uint64_t max_bytes, struct s3_cache **out, ch
                                           "S3 ranges served from the local cache.", NULL));
     c->m_misses = metric_get(metrics_family(METRIC_COUNTER, "strata_s3_cache_misses_total",
                                             "S3 ranges not in the local cache.", NULL));
-    c->m_evictions =
-        metric_get(metrics_family(METRIC_COUNTER, "strata_s3_cache_evictions_total",
-                                  "Entries deleted from the S3 cache to stay within its size.",
-                                  NULL));
+    c->m_evictions = metric_get(
+        metrics_family(METRIC_COUNTER, "strata_s3_cache_evictions_total",
+                       "Entries deleted from the S3 cache to stay within its size.", NULL));
     c->m_bytes = metric_get(metrics_family(METRIC_GAUGE, "strata_s3_cache_bytes",
                                            "Bytes of files in the S3 cache.", NULL));
     c->m_entries = metric_get(
@@ -338,10 +336,19 @@ void s3_cache_stats(struct s3_cache *c, struct s3_cache_stats *out)
 
 /* ---- entries -------------------------------------------------------------- */
 
-static int make_id(struct buf *id, const char *object, const char *etag, struct s3_range r)
+/* The entry's id text into id (initialised here) and its hash; false when it is too long
+ * to be cached (such ranges are never cached). */
+static bool make_id(struct buf *id, uint64_t *h, const char *object, const char *etag,
+                    struct s3_range r)
 {
-    return buf_printf(id, "%s\n%s\n%" PRId64 "\n%" PRId64, object, etag ? etag : "", r.offset,
-                      r.length);
+    buf_init(id, ID_MAX);
+    if (buf_printf(id, "%s\n%s\n%" PRId64 "\n%" PRId64, object, etag ? etag : "", r.offset,
+                   r.length) < 0) {
+        buf_release(id);
+        return false;
+    }
+    *h = hash64(id->ptr, id->len);
+    return true;
 }
 
 static void put_le32(unsigned char *p, uint32_t v)
@@ -453,15 +460,10 @@ done:
 int s3_cache_get(struct s3_cache *c, const char *object, const char *etag, struct s3_range range,
                  struct buf *out)
 {
-    if (!c)
-        return 0;
     struct buf id;
-    buf_init(&id, ID_MAX);
-    if (make_id(&id, object, etag, range) < 0) {
-        buf_release(&id);
-        return 0; /* ids too long to cache are never cached */
-    }
-    uint64_t h = hash64(id.ptr, id.len);
+    uint64_t h;
+    if (!c || !make_id(&id, &h, object, etag, range))
+        return 0;
     pthread_mutex_lock(&c->lock);
     struct entry *e = *slot(c, h);
     bool present = e != NULL;
@@ -512,20 +514,15 @@ int s3_cache_get(struct s3_cache *c, const char *object, const char *etag, struc
 int s3_cache_put(struct s3_cache *c, const char *object, const char *etag, struct s3_range range,
                  const void *data, size_t len)
 {
-    if (!c)
-        return 0;
     struct buf id;
-    buf_init(&id, ID_MAX);
-    if (make_id(&id, object, etag, range) < 0) {
-        buf_release(&id);
+    uint64_t h;
+    if (!c || !make_id(&id, &h, object, etag, range))
         return 0;
-    }
     uint64_t size = HDR_LEN + id.len + len + TRAILER;
     if (size > c->max_bytes / 8) {
         buf_release(&id);
         return 0;
     }
-    uint64_t h = hash64(id.ptr, id.len);
     char name[NAME_LEN], tmp[64];
     file_name(h, name);
     pthread_mutex_lock(&c->lock);

@@ -522,66 +522,123 @@ static int url_decode_str(char *s)
     return 0;
 }
 
-int s3_xml_parse_list(const char *body, size_t len, struct arena *a, struct s3_list_result *out)
+/*
+ * The shape every paged S3 answer shares: a root element whose children are
+ * either page fields (leaves: IsTruncated, NextContinuationToken, ...) or
+ * records (Contents, Upload, Deleted, ...) made of leaves. walk_page reads
+ * the document once and hands each piece to the answer's callbacks.
+ */
+struct page_walk {
+    const char *root;
+    /* Is this depth-2 element a record? If so, it starts one (return 1); 0: a page field. */
+    int (*record)(void *arg, struct slice name);
+    /* A page field, or a leaf of the current record (parent = the record's name). */
+    int (*field)(void *arg, struct slice parent, struct slice name, const struct buf *text);
+    /* The current record ended. */
+    void (*record_end)(void *arg);
+};
+
+static int walk_page(const char *body, size_t len, const struct page_walk *w, void *arg)
 {
-    memset(out, 0, sizeof(*out));
     struct xml_reader r;
     xml_reader_init(&r, body, len);
     struct buf t;
     buf_init(&t, LEAF_MAX);
-    size_t cap_o = 0, cap_p = 0;
-    struct s3_object_entry *cur = NULL;
-    int rc = open_root(&r, "ListBucketResult", NULL);
+    int rc = open_root(&r, w->root, NULL);
+    bool in_record = false;
     struct xml_event ev;
     while (!rc && (rc = xml_next(&r, &ev)) > 0) {
         rc = 0;
-        if (ev.type == XML_END && ev.depth == 2)
-            cur = NULL;
-        if (ev.type != XML_START)
-            continue;
-        if (ev.depth == 2) {
-            if (slice_eq_str(ev.name, "Contents")) {
-                out->objects = grow(a, out->objects, out->n_objects, &cap_o, sizeof(*cur));
-                cur = &out->objects[out->n_objects++];
-                memset(cur, 0, sizeof(*cur));
-                cur->size = -1;
-                continue;
-            }
-            if (slice_eq_str(ev.name, "CommonPrefixes"))
-                continue;
-            struct slice n = ev.name;
-            rc = read_leaf(&r, 2, &t);
-            if (rc)
-                break;
-            if (slice_eq_str(n, "IsTruncated"))
-                out->truncated = slice_eq_str(slice_trim(buf_slice(&t)), "true");
-            else if (slice_eq_str(n, "NextContinuationToken"))
-                out->next_token = dup_text(a, &t);
-            else if (slice_eq_str(n, "EncodingType"))
-                out->url_encoded = slice_eq_str(slice_trim(buf_slice(&t)), "url");
-        } else if (ev.depth == 3) {
-            struct slice parent = xml_element_at(&r, 2), n = ev.name;
-            rc = read_leaf(&r, 3, &t);
-            if (rc)
-                break;
-            if (cur && slice_eq_str(parent, "Contents")) {
-                if (slice_eq_str(n, "Key"))
-                    cur->key = dup_text(a, &t);
-                else if (slice_eq_str(n, "Size"))
-                    rc = parse_int64(&t, &cur->size);
-                else if (slice_eq_str(n, "ETag"))
-                    cur->etag = dup_text(a, &t);
-                else if (slice_eq_str(n, "LastModified"))
-                    cur->last_modified_ns = parse_time(&t);
-            } else if (slice_eq_str(parent, "CommonPrefixes") && slice_eq_str(n, "Prefix")) {
-                out->prefixes = grow(a, out->prefixes, out->n_prefixes, &cap_p, sizeof(char *));
-                out->prefixes[out->n_prefixes++] = dup_text(a, &t);
-            }
+        if (ev.type == XML_END && ev.depth == 2 && in_record) {
+            in_record = false;
+            if (w->record_end)
+                w->record_end(arg);
         }
+        if (ev.type != XML_START || ev.depth > 3)
+            continue;
+        if (ev.depth == 2 && w->record(arg, ev.name)) {
+            in_record = true;
+            continue;
+        }
+        struct slice parent = ev.depth == 3 ? xml_element_at(&r, 2) : slice_make("", 0);
+        struct slice name = ev.name;
+        rc = read_leaf(&r, ev.depth, &t);
+        if (!rc && (ev.depth == 2 || in_record))
+            rc = w->field(arg, parent, name, &t);
     }
     if (rc >= 0)
         rc = finish(&r);
     buf_release(&t);
+    return rc < 0 ? STRATA_EPARSE : 0;
+}
+
+static bool text_is(const struct buf *t, const char *s)
+{
+    return slice_eq_str(slice_trim(buf_slice(t)), s);
+}
+
+/* ---- ListObjectsV2 ---- */
+
+struct list_state {
+    struct arena *a;
+    struct s3_list_result *out;
+    size_t cap_o, cap_p;
+    struct s3_object_entry *cur;
+};
+
+static int list_record(void *arg, struct slice name)
+{
+    struct list_state *st = arg;
+    if (slice_eq_str(name, "Contents")) {
+        struct s3_list_result *o = st->out;
+        o->objects = grow(st->a, o->objects, o->n_objects, &st->cap_o, sizeof(*o->objects));
+        st->cur = &o->objects[o->n_objects++];
+        memset(st->cur, 0, sizeof(*st->cur));
+        st->cur->size = -1;
+        return 1;
+    }
+    return slice_eq_str(name, "CommonPrefixes");
+}
+
+static int list_field(void *arg, struct slice parent, struct slice name, const struct buf *t)
+{
+    struct list_state *st = arg;
+    struct s3_list_result *o = st->out;
+    if (!parent.len) {
+        if (slice_eq_str(name, "IsTruncated"))
+            o->truncated = text_is(t, "true");
+        else if (slice_eq_str(name, "NextContinuationToken"))
+            o->next_token = dup_text(st->a, t);
+        else if (slice_eq_str(name, "EncodingType"))
+            o->url_encoded = text_is(t, "url");
+    } else if (slice_eq_str(parent, "Contents") && st->cur) {
+        if (slice_eq_str(name, "Key"))
+            st->cur->key = dup_text(st->a, t);
+        else if (slice_eq_str(name, "Size"))
+            return parse_int64(t, &st->cur->size);
+        else if (slice_eq_str(name, "ETag"))
+            st->cur->etag = dup_text(st->a, t);
+        else if (slice_eq_str(name, "LastModified"))
+            st->cur->last_modified_ns = parse_time(t);
+    } else if (slice_eq_str(parent, "CommonPrefixes") && slice_eq_str(name, "Prefix")) {
+        o->prefixes = grow(st->a, o->prefixes, o->n_prefixes, &st->cap_p, sizeof(char *));
+        o->prefixes[o->n_prefixes++] = dup_text(st->a, t);
+    }
+    return 0;
+}
+
+static void list_record_end(void *arg)
+{
+    ((struct list_state *)arg)->cur = NULL;
+}
+
+int s3_xml_parse_list(const char *body, size_t len, struct arena *a, struct s3_list_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct list_state st = {a, out, 0, 0, NULL};
+    static const struct page_walk w = {"ListBucketResult", list_record, list_field,
+                                       list_record_end};
+    int rc = walk_page(body, len, &w, &st);
     for (size_t i = 0; rc >= 0 && i < out->n_objects; i++)
         if (!out->objects[i].key || out->objects[i].size < 0)
             rc = STRATA_EPARSE;
@@ -596,71 +653,73 @@ int s3_xml_parse_list(const char *body, size_t len, struct arena *a, struct s3_l
     return 0;
 }
 
+/* ---- ListMultipartUploads ---- */
+
+struct uploads_state {
+    struct arena *a;
+    struct s3_uploads_result *out;
+    size_t cap;
+    bool url;
+    struct s3_upload_entry *cur;
+};
+
+static int uploads_record(void *arg, struct slice name)
+{
+    struct uploads_state *st = arg;
+    if (slice_eq_str(name, "Upload")) {
+        struct s3_uploads_result *o = st->out;
+        o->uploads = grow(st->a, o->uploads, o->n_uploads, &st->cap, sizeof(*o->uploads));
+        st->cur = &o->uploads[o->n_uploads++];
+        memset(st->cur, 0, sizeof(*st->cur));
+        return 1;
+    }
+    return slice_eq_str(name, "CommonPrefixes");
+}
+
+static int uploads_field(void *arg, struct slice parent, struct slice name, const struct buf *t)
+{
+    struct uploads_state *st = arg;
+    struct s3_uploads_result *o = st->out;
+    if (!parent.len) {
+        if (slice_eq_str(name, "IsTruncated"))
+            o->truncated = text_is(t, "true");
+        else if (slice_eq_str(name, "NextKeyMarker"))
+            o->next_key_marker = dup_text(st->a, t);
+        else if (slice_eq_str(name, "NextUploadIdMarker"))
+            o->next_upload_id_marker = dup_text(st->a, t);
+        else if (slice_eq_str(name, "EncodingType"))
+            st->url = text_is(t, "url");
+    } else if (slice_eq_str(parent, "Upload") && st->cur) {
+        if (slice_eq_str(name, "Key"))
+            st->cur->key = dup_text(st->a, t);
+        else if (slice_eq_str(name, "UploadId"))
+            st->cur->upload_id = dup_text(st->a, t);
+        else if (slice_eq_str(name, "Initiated"))
+            st->cur->initiated_ns = parse_time(t);
+    }
+    return 0;
+}
+
+static void uploads_record_end(void *arg)
+{
+    ((struct uploads_state *)arg)->cur = NULL;
+}
+
 int s3_xml_parse_uploads(const char *body, size_t len, struct arena *a,
                          struct s3_uploads_result *out)
 {
     memset(out, 0, sizeof(*out));
-    struct xml_reader r;
-    xml_reader_init(&r, body, len);
-    struct buf t;
-    buf_init(&t, LEAF_MAX);
-    size_t cap = 0;
-    bool url = false;
-    struct s3_upload_entry *cur = NULL;
-    int rc = open_root(&r, "ListMultipartUploadsResult", NULL);
-    struct xml_event ev;
-    while (!rc && (rc = xml_next(&r, &ev)) > 0) {
-        rc = 0;
-        if (ev.type == XML_END && ev.depth == 2)
-            cur = NULL;
-        if (ev.type != XML_START)
-            continue;
-        if (ev.depth == 2) {
-            if (slice_eq_str(ev.name, "Upload")) {
-                out->uploads = grow(a, out->uploads, out->n_uploads, &cap, sizeof(*cur));
-                cur = &out->uploads[out->n_uploads++];
-                memset(cur, 0, sizeof(*cur));
-                continue;
-            }
-            if (slice_eq_str(ev.name, "CommonPrefixes"))
-                continue;
-            struct slice n = ev.name;
-            rc = read_leaf(&r, 2, &t);
-            if (rc)
-                break;
-            if (slice_eq_str(n, "IsTruncated"))
-                out->truncated = slice_eq_str(slice_trim(buf_slice(&t)), "true");
-            else if (slice_eq_str(n, "NextKeyMarker"))
-                out->next_key_marker = dup_text(a, &t);
-            else if (slice_eq_str(n, "NextUploadIdMarker"))
-                out->next_upload_id_marker = dup_text(a, &t);
-            else if (slice_eq_str(n, "EncodingType"))
-                url = slice_eq_str(slice_trim(buf_slice(&t)), "url");
-        } else if (ev.depth == 3) {
-            struct slice n = ev.name;
-            rc = read_leaf(&r, 3, &t);
-            if (rc)
-                break;
-            if (!cur)
-                continue;
-            if (slice_eq_str(n, "Key"))
-                cur->key = dup_text(a, &t);
-            else if (slice_eq_str(n, "UploadId"))
-                cur->upload_id = dup_text(a, &t);
-            else if (slice_eq_str(n, "Initiated"))
-                cur->initiated_ns = parse_time(&t);
-        }
-    }
-    if (rc >= 0)
-        rc = finish(&r);
-    buf_release(&t);
+    struct uploads_state st = {a, out, 0, false, NULL};
+    static const struct page_walk w = {"ListMultipartUploadsResult", uploads_record, uploads_field,
+                                       uploads_record_end};
+    int rc = walk_page(body, len, &w, &st);
     for (size_t i = 0; rc >= 0 && i < out->n_uploads; i++) {
         if (!out->uploads[i].key || !out->uploads[i].upload_id)
             rc = STRATA_EPARSE;
-        else if (url)
+        else if (st.url)
             rc = url_decode_str(out->uploads[i].key);
     }
-    if (rc >= 0 && url)
+    if (rc >= 0 && st.url)
         rc = url_decode_str(out->next_key_marker);
     if (rc < 0) {
         memset(out, 0, sizeof(*out));
@@ -669,50 +728,62 @@ int s3_xml_parse_uploads(const char *body, size_t len, struct arena *a,
     return 0;
 }
 
+/* ---- DeleteObjects ---- */
+
+struct delete_state {
+    struct arena *a;
+    struct s3_delete_result *out;
+    size_t cap;
+    struct s3_delete_failure *cur;
+};
+
+static int delete_record(void *arg, struct slice name)
+{
+    struct delete_state *st = arg;
+    struct s3_delete_result *o = st->out;
+    if (slice_eq_str(name, "Deleted")) {
+        o->n_deleted++;
+        return 1;
+    }
+    if (slice_eq_str(name, "Error")) {
+        o->failed = grow(st->a, o->failed, o->n_failed, &st->cap, sizeof(*o->failed));
+        st->cur = &o->failed[o->n_failed++];
+        memset(st->cur, 0, sizeof(*st->cur));
+        return 1;
+    }
+    return 0;
+}
+
+static int delete_field(void *arg, struct slice parent, struct slice name, const struct buf *t)
+{
+    struct delete_state *st = arg;
+    if (!slice_eq_str(parent, "Error") || !st->cur)
+        return 0;
+    if (slice_eq_str(name, "Key"))
+        st->cur->key = dup_text(st->a, t);
+    else if (slice_eq_str(name, "Code"))
+        st->cur->code = dup_text(st->a, t);
+    else if (slice_eq_str(name, "Message"))
+        st->cur->message = dup_text(st->a, t);
+    return 0;
+}
+
+static void delete_record_end(void *arg)
+{
+    ((struct delete_state *)arg)->cur = NULL;
+}
+
 int s3_xml_parse_delete(const char *body, size_t len, struct arena *a, struct s3_delete_result *out)
 {
     memset(out, 0, sizeof(*out));
-    struct xml_reader r;
-    xml_reader_init(&r, body, len);
-    struct buf t;
-    buf_init(&t, LEAF_MAX);
-    size_t cap = 0;
-    struct s3_delete_failure *cur = NULL;
-    int rc = open_root(&r, "DeleteResult", NULL);
-    struct xml_event ev;
-    while (!rc && (rc = xml_next(&r, &ev)) > 0) {
-        rc = 0;
-        if (ev.type == XML_END && ev.depth == 2)
-            cur = NULL;
-        if (ev.type != XML_START)
-            continue;
-        if (ev.depth == 2) {
-            if (slice_eq_str(ev.name, "Deleted")) {
-                out->n_deleted++;
-            } else if (slice_eq_str(ev.name, "Error")) {
-                out->failed = grow(a, out->failed, out->n_failed, &cap, sizeof(*cur));
-                cur = &out->failed[out->n_failed++];
-                memset(cur, 0, sizeof(*cur));
-            }
-            continue;
-        }
-        if (ev.depth != 3)
-            continue;
-        struct slice n = ev.name;
-        rc = read_leaf(&r, 3, &t);
-        if (rc || !cur)
-            continue;
-        if (slice_eq_str(n, "Key"))
-            cur->key = dup_text(a, &t);
-        else if (slice_eq_str(n, "Code"))
-            cur->code = dup_text(a, &t);
-        else if (slice_eq_str(n, "Message"))
-            cur->message = dup_text(a, &t);
+    struct delete_state st = {a, out, 0, NULL};
+    static const struct page_walk w = {"DeleteResult", delete_record, delete_field,
+                                       delete_record_end};
+    if (walk_page(body, len, &w, &st) < 0) {
+        memset(out, 0, sizeof(*out));
+        return STRATA_EPARSE;
     }
-    if (rc >= 0)
-        rc = finish(&r);
-    buf_release(&t);
-    for (size_t i = 0; rc >= 0 && i < out->n_failed; i++) {
+    for (size_t i = 0; i < out->n_failed; i++) {
         struct s3_delete_failure *f = &out->failed[i];
         if (!f->key)
             f->key = arena_strdup(a, "");
@@ -720,10 +791,6 @@ int s3_xml_parse_delete(const char *body, size_t len, struct arena *a, struct s3
             f->code = arena_strdup(a, "InternalError");
         if (!f->message)
             f->message = arena_strdup(a, "");
-    }
-    if (rc < 0) {
-        memset(out, 0, sizeof(*out));
-        return STRATA_EPARSE;
     }
     return 0;
 }

@@ -47,7 +47,8 @@ TEST(sigv4_signing_key_matches_the_iam_example)
 {
     uint8_t k[32];
     char hex[65];
-    sigv4_signing_key("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20120215", "us-east-1", "iam", k);
+    sigv4_signing_key("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20120215", "us-east-1", "iam",
+                      k);
     hex32(k, hex);
     ASSERT_EQ_STR(hex, "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d");
 }
@@ -70,8 +71,9 @@ TEST(sigv4_get_object_example)
                             "x-amz-content-sha256:" SIGV4_EMPTY_SHA256 "\n"
                             "x-amz-date:20130524T000000Z\n\n"
                             "host;range;x-amz-content-sha256;x-amz-date\n" SIGV4_EMPTY_SHA256);
-    ASSERT_EQ_STR(sts.ptr, "AWS4-HMAC-SHA256\n20130524T000000Z\n20130524/us-east-1/s3/aws4_request\n"
-                           "7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972");
+    ASSERT_EQ_STR(sts.ptr,
+                  "AWS4-HMAC-SHA256\n20130524T000000Z\n20130524/us-east-1/s3/aws4_request\n"
+                  "7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972");
     ASSERT_EQ_STR(auth.ptr,
                   "AWS4-HMAC-SHA256 "
                   "Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
@@ -111,30 +113,32 @@ TEST(sigv4_put_object_example)
     ASSERT_EQ_INT(sigv4_sign(&cr, EX_DATE, &r, &auth, NULL, NULL), 0);
     ASSERT_TRUE(strstr(auth.ptr, "SignedHeaders=date;host;x-amz-content-sha256;x-amz-date;"
                                  "x-amz-storage-class,") != NULL);
-    ASSERT_EQ_STR(sig_of(&auth), "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd");
+    ASSERT_EQ_STR(sig_of(&auth),
+                  "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd");
     buf_release(&auth);
     buf_release(&path);
 }
 
 TEST(sigv4_lifecycle_and_list_examples)
 {
-    struct sigv4_header hs[] = {{"Host", EX_HOST},
-                                {"x-amz-content-sha256", SIGV4_EMPTY_SHA256},
-                                {"x-amz-date", EX_DATE}};
+    struct sigv4_header hs[] = {
+        {"Host", EX_HOST}, {"x-amz-content-sha256", SIGV4_EMPTY_SHA256}, {"x-amz-date", EX_DATE}};
     struct sigv4_credentials cr = {EX_ACCESS, EX_SECRET, "us-east-1", "s3"};
     struct sigv4_param lc[] = {{"lifecycle", NULL}};
     struct sigv4_request r = {"GET", "/", lc, 1, hs, 3, SIGV4_EMPTY_SHA256};
     struct buf auth;
     buf_init(&auth, 4096);
     ASSERT_EQ_INT(sigv4_sign(&cr, EX_DATE, &r, &auth, NULL, NULL), 0);
-    ASSERT_EQ_STR(sig_of(&auth), "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543");
+    ASSERT_EQ_STR(sig_of(&auth),
+                  "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543");
     /* Parameters given out of order: the canonical query sorts them. */
     struct sigv4_param lp[] = {{"prefix", "J"}, {"max-keys", "2"}};
     r.params = lp;
     r.n_params = 2;
     buf_reset(&auth);
     ASSERT_EQ_INT(sigv4_sign(&cr, EX_DATE, &r, &auth, NULL, NULL), 0);
-    ASSERT_EQ_STR(sig_of(&auth), "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7");
+    ASSERT_EQ_STR(sig_of(&auth),
+                  "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7");
     buf_release(&auth);
 }
 
@@ -152,7 +156,8 @@ TEST(sigv4_session_token_and_encoded_query)
     buf_init(&creq, 4096);
     ASSERT_EQ_INT(sigv4_sign(&cr, "20240101T120000Z", &r, &auth, &creq, NULL), 0);
     ASSERT_TRUE(strstr(creq.ptr, "\ncontinuation-token=1%2F2%2B3%3D&list-type=2\n") != NULL);
-    ASSERT_EQ_STR(sig_of(&auth), "5ffbb58fa739811b5f77e3f78473439b8e10a0c06b9e86af3e8619fb626df2cc");
+    ASSERT_EQ_STR(sig_of(&auth),
+                  "5ffbb58fa739811b5f77e3f78473439b8e10a0c06b9e86af3e8619fb626df2cc");
     ASSERT_TRUE(strstr(auth.ptr, "Credential=test:tester/20240101/eu-west-3/s3/aws4_request") !=
                 NULL);
     buf_release(&auth);
@@ -171,8 +176,8 @@ TEST(sigv4_encoding_rules)
     ASSERT_EQ_STR(b.ptr, "a%20b%2Fc~d_e.f-g%2Bh%3Di%26j%25%C3%A9");
     /* Sorted by encoded name, then value; empty values keep their '='. */
     buf_reset(&b);
-    struct sigv4_param ps[] = {{"prefix", "x/y"}, {"b", "2"}, {"b", "1"}, {"uploads", ""},
-                               {"A", NULL}};
+    struct sigv4_param ps[] = {
+        {"prefix", "x/y"}, {"b", "2"}, {"b", "1"}, {"uploads", ""}, {"A", NULL}};
     ASSERT_EQ_INT(sigv4_canonical_query(&b, ps, 5), 0);
     ASSERT_EQ_STR(b.ptr, "A=&b=1&b=2&prefix=x%2Fy&uploads=");
     /* Header values are trimmed and inner runs of spaces collapsed; duplicates refused. */
@@ -284,8 +289,8 @@ TEST(s3_xml_many_contents_grow)
     buf_init(&doc, 1 << 20);
     ASSERT_EQ_INT(buf_append_str(&doc, "<ListBucketResult>"), 0);
     for (int i = 0; i < 1000; i++)
-        ASSERT_EQ_INT(buf_printf(&doc, "<Contents><Key>k%04d</Key><Size>%d</Size></Contents>", i, i),
-                      0);
+        ASSERT_EQ_INT(
+            buf_printf(&doc, "<Contents><Key>k%04d</Key><Size>%d</Size></Contents>", i, i), 0);
     ASSERT_EQ_INT(buf_append_str(&doc, "</ListBucketResult>"), 0);
     struct arena a;
     arena_init(&a, 0);
@@ -337,12 +342,12 @@ TEST(s3_xml_uploads_delete_and_child_text)
 TEST(s3_xml_rejects_malformed_documents)
 {
     static const char *const bad[] = {
-        "<a><b></a></b>",                     /* crossed */
-        "<a>",                                /* unclosed */
-        "<a></a><b></b>",                     /* two roots */
-        "text<a></a>",                        /* text outside */
+        "<a><b></a></b>",                             /* crossed */
+        "<a>",                                        /* unclosed */
+        "<a></a><b></b>",                             /* two roots */
+        "text<a></a>",                                /* text outside */
         "<!DOCTYPE a [<!ENTITY x \"y\">]><a>&x;</a>", /* no DTDs */
-        "<a x=\"1></a>",                      /* unterminated attribute */
+        "<a x=\"1></a>",                              /* unterminated attribute */
         "<a><!-- never closed </a>",
         "<a><![CDATA[ never closed </a>",
         "",
@@ -495,8 +500,14 @@ TEST(s3_config_environment_credentials_and_region)
     char err[512] = "";
     const char *y = "remote_store: {provider: s3, endpoint: \"https://s3.example.com/\", "
                     "bucket: logs}\n";
-    static const char *const env[] = {"AWS_ACCESS_KEY_ID", "AKID", "AWS_SECRET_ACCESS_KEY", "SK",
-                                      "AWS_SESSION_TOKEN", "TOK", "AWS_REGION", "ap-south-1",
+    static const char *const env[] = {"AWS_ACCESS_KEY_ID",
+                                      "AKID",
+                                      "AWS_SECRET_ACCESS_KEY",
+                                      "SK",
+                                      "AWS_SESSION_TOKEN",
+                                      "TOK",
+                                      "AWS_REGION",
+                                      "ap-south-1",
                                       NULL};
     ASSERT_EQ_INT(load(&c, y, env, err, sizeof(err)), 0);
     ASSERT_EQ_STR(c.access_key, "AKID");
@@ -528,7 +539,8 @@ TEST(s3_config_clear_errors)
     } cases[] = {
         {"remote_store: {endpoint: h, bucket: b, access_key: a, secret_key: s}",
          "remote_store.provider is blank"},
-        {"remote_store: {provider: \" \", endpoint: h, bucket: b}", "remote_store.provider is blank"},
+        {"remote_store: {provider: \" \", endpoint: h, bucket: b}",
+         "remote_store.provider is blank"},
         {"remote_store: {provider: p, bucket: b, access_key: a, secret_key: s}",
          "remote_store.endpoint is blank"},
         {"remote_store: {provider: p, endpoint: h, bucket: \"\", access_key: a, secret_key: s}",

@@ -905,21 +905,42 @@ static int req_hash_body(struct req *r)
 }
 
 /*
- * Run requests to completion: up to max_parallel at once, retrying each on
- * its own. Returns the first failure's rc (0 when all succeeded).
+ * Run requests to completion: up to max_parallel at once, in order, retrying
+ * each on its own. With fail_fast, the first request that fails for good
+ * stops the others from being sent (they end with STRATA_ECANCELED; those
+ * already in flight finish). Returns the first failure's rc that is not a
+ * cancellation (0 when all succeeded).
  */
-static int run_reqs(struct s3_client *c, struct req **reqs, size_t n)
+static int run_reqs(struct s3_client *c, struct req **reqs, size_t n, bool fail_fast)
 {
     struct session *s = session_get(c);
-    size_t left = n, running = 0;
+    size_t left = n, running = 0, scan_from = 0;
+    bool failed = false;
     for (size_t i = 0; i < n; i++) {
         if (reqs[i]->out)
             reqs[i]->out_start = reqs[i]->out->len;
         reqs[i]->not_before = 0;
     }
     while (left > 0) {
+        if (failed && fail_fast) {
+            for (size_t i = scan_from; i < n; i++) {
+                struct req *r = reqs[i];
+                if (r->done || r->running)
+                    continue;
+                set_error(&r->err, STRATA_ECANCELED, 0, "Canceled",
+                          "s3 %s %s%s/%s: not sent, another request of the operation failed",
+                          r->method, c->base_url, c->path_prefix, r->key ? r->key : "");
+                r->rc = STRATA_ECANCELED;
+                r->done = true;
+                left--;
+            }
+            if (left == 0)
+                break;
+        }
+        while (scan_from < n && reqs[scan_from]->done)
+            scan_from++;
         int64_t now = clock_mono_ns(), wake = INT64_MAX;
-        for (size_t i = 0; i < n && running < (size_t)c->cfg.max_parallel; i++) {
+        for (size_t i = scan_from; i < n && running < (size_t)c->cfg.max_parallel; i++) {
             struct req *r = reqs[i];
             if (r->done || r->running)
                 continue;
@@ -938,6 +959,7 @@ static int run_reqs(struct s3_client *c, struct req **reqs, size_t n)
                               strata_strerror(hrc));
                     r->rc = hrc;
                     r->done = true;
+                    failed = true;
                     left--;
                     continue;
                 }
@@ -952,6 +974,7 @@ static int run_reqs(struct s3_client *c, struct req **reqs, size_t n)
                           r->key ? r->key : "", strata_strerror(rc));
                 r->rc = rc;
                 r->done = true;
+                failed = true;
                 left--;
                 continue;
             }
@@ -989,8 +1012,10 @@ static int run_reqs(struct s3_client *c, struct req **reqs, size_t n)
             r->easy = NULL;
             r->running = false;
             running--;
-            if (r->done)
+            if (r->done) {
                 left--;
+                failed = failed || r->rc != 0;
+            }
         }
         if (left == 0)
             break;
@@ -1005,15 +1030,16 @@ static int run_reqs(struct s3_client *c, struct req **reqs, size_t n)
     }
     session_put(c, s);
     int first = 0;
-    for (size_t i = 0; i < n && !first; i++)
-        first = reqs[i]->rc;
+    for (size_t i = 0; i < n && (!first || first == STRATA_ECANCELED); i++)
+        if (reqs[i]->rc && (!first || reqs[i]->rc != STRATA_ECANCELED))
+            first = reqs[i]->rc;
     return first;
 }
 
 static int run_one(struct s3_client *c, struct req *r, struct s3_error *e)
 {
     struct req *list[1] = {r};
-    int rc = run_reqs(c, list, 1);
+    int rc = run_reqs(c, list, 1, false);
     if (rc && e)
         *e = r->err;
     return rc;
@@ -1232,9 +1258,9 @@ static int put_multipart(struct s3_client *c, const char *key, const struct s3_s
         list[i] = r;
     }
     if (!rc) {
-        rc = run_reqs(c, list, n_parts);
+        rc = run_reqs(c, list, n_parts, true);
         for (size_t i = 0; rc && i < n_parts; i++)
-            if (parts[i].rc) {
+            if (parts[i].rc == rc) {
                 if (e)
                     *e = parts[i].err;
                 break;
@@ -1482,7 +1508,7 @@ int s3_get_many(struct s3_client *c, struct s3_get_req *reqs, size_t n, struct s
         }
     }
     if (m)
-        run_reqs(c, list, m);
+        run_reqs(c, list, m, false);
     for (size_t i = 0; i < n; i++) {
         struct s3_get_req *g = &reqs[i];
         if (g->rc)

@@ -156,8 +156,9 @@ int s3_put(struct s3_client *c, const char *key, const void *data, size_t len,
  * PUT an object read from src. Up to --s3.part-size it is one request;
  * larger objects are uploaded as a multipart upload whose parts go up in
  * parallel (--s3.max-parallel), each retried on its own. When a part fails
- * for good, or the completion does, the upload is aborted (so no parts are
- * left behind to be billed) and the error returned. An object is visible
+ * for good, no further part is sent; then, or when the completion fails,
+ * the upload is aborted (so no parts are left behind to be billed) and the
+ * error returned. An object is visible
  * only once complete: readers never see part of it.
  */
 int s3_put_source(struct s3_client *c, const char *key, const struct s3_source *src,

@@ -444,8 +444,10 @@ int config_parse_args(struct config *c, int argc, const char *const *argv, int *
 
 bool config_is_secret(const struct config_option *o)
 {
+    /* --store-config is LogsGO's remote_store YAML given inline: it holds the secret key. */
     return strstr(o->name, "secret") || strstr(o->name, "password") ||
-           (strstr(o->name, "token") && !strstr(o->name, "file"));
+           (strstr(o->name, "token") && !strstr(o->name, "file")) ||
+           !strcmp(o->name, "store-config");
 }
 
 void config_format_value(const struct config *c, const struct config_option *o, char *out,

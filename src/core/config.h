@@ -95,7 +95,8 @@ void config_print_markdown(FILE *out);
 /* The value of an option as text (secrets masked when mask is set). */
 void config_format_value(const struct config *c, const struct config_option *o, char *out,
                          size_t cap, bool mask);
-/* True for options whose values are secrets (names containing "secret", "password", "token"). */
+/* True for options whose values are secrets (names containing "secret", "password", "token",
+ * and --store-config, whose inline YAML holds the S3 secret key). */
 bool config_is_secret(const struct config_option *o);
 
 /* Parse a byte size: 1048576, 64MiB, 256KB, 1GB, 4k. */

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/version.h"
 #include "remote/clickhouse.h"
+#include "remote/s3.h"
 #include "server/handlers.h"
 #include "server/http.h"
 #include "server/tenant.h"
@@ -61,7 +62,13 @@ int server_run(const struct config *cfg)
     status_metrics_start(&srv);
 
     log_info("strata %s (%s) starting; data in %s", strata_version, strata_revision, cfg->data_dir);
-    char err[512];
+    char err[1024];
+    /* With a bucket configured (--store-config-path/--store-config), it must answer first. */
+    if (s3_check_from_options(cfg, err, sizeof(err)) < 0) {
+        log_error("s3: %s", err);
+        status_metrics_stop(&srv);
+        return 1;
+    }
     if (store_open(cfg, &srv.store, err, sizeof(err)) < 0) {
         log_error("store: %s", err);
         status_metrics_stop(&srv);

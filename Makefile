@@ -85,7 +85,7 @@ $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
 	@mkdir -p $(BUILD)/gen
 	protoc-c --proto_path=proto --c_out=$(BUILD)/gen $<
 
-$(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
+$(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c | $(PROTO_C)
 	$(CC) $(CFLAGS_ALL) -w -c -o $@ $<
 
 $(BUILD)/unit-tests: $(UNIT_OBJ) $(BUILD)/libstrata-server.a

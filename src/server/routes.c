@@ -14,10 +14,6 @@
     }
 
 NOT_YET(h_status)
-NOT_YET(h_loki_push_legacy)
-NOT_YET(h_logthra_push)
-NOT_YET(h_logthra_health)
-NOT_YET(h_otlp_logs)
 NOT_YET(h_loki_query)
 NOT_YET(h_loki_labels)
 NOT_YET(h_loki_label_values)

@@ -8,6 +8,9 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/version.h"
+#include "ingest/ingest.h"
+#include "ingest/queue.h"
+#include "server/grpc.h"
 #include "server/handlers.h"
 #include "server/http.h"
 #include "server/tenant.h"
@@ -66,8 +69,16 @@ int server_run(const struct config *cfg)
         status_metrics_stop(&srv);
         return 1;
     }
+    srv.ingest = ingest_new(cfg, srv.store, err, sizeof(err));
+    if (!srv.ingest) {
+        log_error("ingest: %s", err);
+        store_close(srv.store);
+        status_metrics_stop(&srv);
+        return 1;
+    }
     srv.http = listen_http(&srv, cfg->http_listen_addr, server_routes);
     if (!srv.http) {
+        ingest_free(srv.ingest);
         store_close(srv.store);
         status_metrics_stop(&srv);
         return 1;
@@ -76,10 +87,36 @@ int server_run(const struct config *cfg)
         srv.web = listen_http(&srv, cfg->web_listen_addr, web_routes);
         if (!srv.web) {
             http_stop(srv.http, 0);
+            ingest_free(srv.ingest);
             store_close(srv.store);
             status_metrics_stop(&srv);
             return 1;
         }
+    }
+    if (cfg->grpc_listen_addr && cfg->grpc_listen_addr[0]) {
+        srv.grpc = rpc_server_start(cfg, srv.ingest, err, sizeof(err));
+        if (!srv.grpc) {
+            log_error("grpc: %s", err);
+            http_stop(srv.web, 0);
+            http_stop(srv.http, 0);
+            ingest_free(srv.ingest);
+            store_close(srv.store);
+            status_metrics_stop(&srv);
+            return 1;
+        }
+        log_info("grpc: listening on %s (port %d)", cfg->grpc_listen_addr,
+                 rpc_server_port(srv.grpc));
+    }
+    if (cfg->queue_config_path && cfg->queue_config_path[0] &&
+        queue_start(cfg->queue_config_path, srv.ingest, &srv.queue, err, sizeof(err)) < 0) {
+        log_error("queue: %s", err);
+        rpc_server_stop(srv.grpc, 0);
+        http_stop(srv.web, 0);
+        http_stop(srv.http, 0);
+        ingest_free(srv.ingest);
+        store_close(srv.store);
+        status_metrics_stop(&srv);
+        return 1;
     }
     srv.ready = 1;
     log_info("ready");
@@ -88,8 +125,11 @@ int server_run(const struct config *cfg)
     sigwait(&set, &sig);
     log_info("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     srv.ready = 0;
+    queue_stop(srv.queue);
+    rpc_server_stop(srv.grpc, cfg->server_shutdown_timeout);
     http_stop(srv.web, cfg->server_shutdown_timeout);
     http_stop(srv.http, cfg->server_shutdown_timeout);
+    ingest_free(srv.ingest);
     store_close(srv.store);
     status_metrics_stop(&srv);
     log_info("stopped");

@@ -170,6 +170,9 @@ static amqp_connection_state_t open_connection(struct worker *w)
         free(url);
         return NULL;
     }
+    /* "amqp://host/" names the default vhost "/", as Go's amqp091 (LogsGO's client) reads it. */
+    if (!ci.vhost || !ci.vhost[0])
+        ci.vhost = (char *)"/";
     amqp_connection_state_t conn = amqp_new_connection();
     amqp_socket_t *sock = amqp_tcp_socket_new(conn);
     struct timeval tv = {2, 0};

@@ -13,9 +13,9 @@
 static int too_large(size_t max, char *err, size_t errlen)
 {
     snprintf(err, errlen,
-             "request body too large: more than %zu bytes after decompression, limit: %zu bytes "
+             "request body too large: more than %zu bytes after decompression "
              "(--ingest.max-decompressed-bytes)",
-             max, max);
+             max);
     return STRATA_ETOOLARGE;
 }
 

@@ -164,19 +164,51 @@ static struct slice normalize_level(struct slice v)
     return w ? slice_from(w) : v;
 }
 
-static const char *const level_fields[] = {
-    "level",    "LEVEL",         "Level",         "log.level",     "severity",
-    "SEVERITY", "Severity",      "SeverityText",  "lvl",           "LVL",
-    "Lvl",      "severity_text", "Severity_Text", "SEVERITY_TEXT",
+/* Loki's default level fields, in its order of preference. */
+static const struct {
+    const char *name;
+    size_t len;
+} level_fields[] = {
+#define F(s)             \
+    {                    \
+        s, sizeof(s) - 1 \
+    }
+    F("level"),    F("LEVEL"),         F("Level"),         F("log.level"),     F("severity"),
+    F("SEVERITY"), F("Severity"),      F("SeverityText"),  F("lvl"),           F("LVL"),
+    F("Lvl"),      F("severity_text"), F("Severity_Text"), F("SEVERITY_TEXT"),
+#undef F
 };
 #define N_LEVEL_FIELDS (sizeof(level_fields) / sizeof(level_fields[0]))
 
+/* The rank of k among the level fields, or N_LEVEL_FIELDS when it is none of them. */
+static size_t level_field_rank(struct slice k)
+{
+    if (k.len < 3 || k.len > 13)
+        return N_LEVEL_FIELDS;
+    for (size_t i = 0; i < N_LEVEL_FIELDS; i++)
+        if (k.len == level_fields[i].len && !memcmp(k.ptr, level_fields[i].name, k.len))
+            return i;
+    return N_LEVEL_FIELDS;
+}
+
 static bool is_level_field(struct slice k)
 {
-    for (size_t i = 0; i < N_LEVEL_FIELDS; i++)
-        if (slice_eq_str(k, level_fields[i]))
-            return true;
-    return false;
+    return level_field_rank(k) < N_LEVEL_FIELDS;
+}
+
+/* The value of the best-ranked level field among v, or NULL. */
+static const struct slice *best_level_field(const struct label *v, uint32_t n)
+{
+    size_t best = N_LEVEL_FIELDS;
+    const struct slice *found = NULL;
+    for (uint32_t i = 0; i < n && best; i++) {
+        size_t r = level_field_rank(v[i].name);
+        if (r < best) {
+            best = r;
+            found = &v[i].value;
+        }
+    }
+    return found;
 }
 
 static bool has_at(struct slice s, size_t i, const char *w)
@@ -333,7 +365,7 @@ static bool logfmt_level(struct slice s, struct slice *out)
             continue;
         }
         for (size_t h = 0; h < best && h < N_LEVEL_FIELDS; h++)
-            if (eq_fold(key, level_fields[h])) {
+            if (eq_fold(key, level_fields[h].name)) {
                 *out = val;
                 best = h;
                 found = true;
@@ -367,37 +399,39 @@ static const char *level_from_severity(struct slice v)
     return "unknown";
 }
 
-struct slice norm_detect_level(const struct label *labels, uint32_t n, const struct label *meta,
-                               uint32_t n_meta, struct slice line)
+/* The part of level detection that does not depend on the stream's labels. */
+static struct slice detect_from_entry(const struct label *meta, uint32_t n_meta, struct slice line)
 {
-    for (size_t f = 0; f < N_LEVEL_FIELDS; f++) {
-        const struct slice *v = labels_get(labels, n, level_fields[f]);
-        if (v)
-            return normalize_level(*v);
-    }
-    for (size_t f = 0; f < N_LEVEL_FIELDS; f++) {
-        const struct slice *v = labels_get(meta, n_meta, level_fields[f]);
-        if (v)
-            return normalize_level(*v);
-    }
-    const struct slice *sev = labels_get(meta, n_meta, "severity_number");
-    if (sev && sev->len)
-        return slice_from(level_from_severity(*sev));
-    struct slice v = {"", 0};
+    const struct slice *v = best_level_field(meta, n_meta);
+    if (v)
+        return normalize_level(*v);
+    for (uint32_t i = 0; i < n_meta; i++)
+        if (slice_eq_str(meta[i].name, "severity_number") && meta[i].value.len)
+            return slice_from(level_from_severity(meta[i].value));
+    struct slice val = {"", 0};
     const char *w = NULL;
     if (looks_json(line)) {
         struct json_reader r;
         struct arena a;
         arena_init(&a, 0);
         json_reader_init(&r, line.ptr, line.len, 64);
-        if (json_level(&r, &a, 0, &v) > 0)
-            w = level_word(v); /* before v's arena goes */
+        if (json_level(&r, &a, 0, &val) > 0)
+            w = level_word(val); /* before val's arena goes */
         arena_release(&a);
     } else if (line.len && memchr(line.ptr, '=', line.len)) {
-        if (logfmt_level(line, &v))
-            w = level_word(v);
+        if (logfmt_level(line, &val))
+            w = level_word(val);
     }
     return slice_from(w ? w : level_from_words(line));
+}
+
+struct slice norm_detect_level(const struct label *labels, uint32_t n, const struct label *meta,
+                               uint32_t n_meta, struct slice line)
+{
+    const struct slice *v = best_level_field(labels, n);
+    if (v)
+        return normalize_level(*v);
+    return detect_from_entry(meta, n_meta, line);
 }
 
 /* ---- entries ---- */

@@ -131,6 +131,7 @@ static int pb_anyvalue(struct pctx *c, struct slice msg, struct ov *v, int depth
 
 static int pb_keyvalue(struct pctx *c, struct slice msg, struct okv *kv, int depth)
 {
+    kv->key = (struct slice){"", 0}; /* a KeyValue without a key has an empty one */
     struct pb_reader r = pb_reader_make(msg);
     struct pb_field f;
     int rc;
@@ -475,6 +476,7 @@ static int j_anyvalue(struct jctx *c, struct ov *v, int depth);
 
 static int j_keyvalue(struct jctx *c, struct okv *kv, int depth)
 {
+    kv->key = (struct slice){"", 0}; /* a KeyValue without a key has an empty one */
     if (json_enter_object(&c->r) < 0)
         return STRATA_EPARSE;
     struct slice k;

@@ -105,10 +105,8 @@ static int read_entry(struct slice msg, struct normalizer *nz, const char *what,
     v[n++] = (struct label){SLICE_LIT("service"), service};
     v[n++] = (struct label){SLICE_LIT("level"), level};
     uint32_t si;
-    if (norm_stream(nz, v, n, &si) < 0 || norm_entry(nz, si, ts, message, NULL, 0) < 0) {
-        snprintf(err, errlen, "request too large to decode: it needs more memory than allowed");
-        return STRATA_ETOOLARGE;
-    }
+    if (norm_stream(nz, v, n, &si) < 0 || norm_entry(nz, si, ts, message, NULL, 0) < 0)
+        return norm_too_large(err, errlen);
     return 0;
 }
 

@@ -6,9 +6,8 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/json.h"
+#include "ingest/loki_json.h"
 #include "ingest/pbwire.h"
-
-#define MAX_DEPTH 16
 
 int logthra_parse_time(struct slice s, int64_t *ns)
 {
@@ -20,41 +19,6 @@ int logthra_parse_time(struct slice s, int64_t *ns)
     if (s.len == 10)
         return clock_parse_date(s, ns);
     return clock_parse_rfc3339(s, ns);
-}
-
-static int json_fail_msg(struct json_reader *r, char *err, size_t errlen)
-{
-    char tmp[200];
-    const char *m = json_reader_error(r, tmp, sizeof(tmp));
-    snprintf(err, errlen, "error parsing JSON push request: %s", m ? m : "malformed body");
-    return STRATA_EPARSE;
-}
-
-static int read_labels(struct json_reader *r, struct push_batch *b, struct label **out, uint32_t *n)
-{
-    uint32_t cap = 8, cnt = 0;
-    struct label *v = arena_alloc(&b->arena, cap * sizeof(*v));
-    if (json_enter_object(r) < 0)
-        return STRATA_EPARSE;
-    struct slice k;
-    int rc;
-    while ((rc = json_next_key(r, &b->arena, &k)) > 0) {
-        struct slice val;
-        if (json_peek(r) != JSON_STRING)
-            return json_fail(r, "stream label values must be strings");
-        if (json_read_string(r, &b->arena, &val) < 0)
-            return STRATA_EPARSE;
-        if (cnt == cap) {
-            v = arena_realloc(&b->arena, v, cap * sizeof(*v), cap * 2 * sizeof(*v));
-            cap *= 2;
-        }
-        v[cnt++] = (struct label){k, val};
-    }
-    if (rc < 0)
-        return rc;
-    *out = v;
-    *n = cnt;
-    return 0;
 }
 
 static int read_values(struct json_reader *r, struct normalizer *nz, uint32_t si)
@@ -98,92 +62,11 @@ static int read_values(struct json_reader *r, struct normalizer *nz, uint32_t si
     return rc;
 }
 
-static int read_stream(struct json_reader *r, struct normalizer *nz)
-{
-    struct push_batch *b = nz->b;
-    if (json_enter_object(r) < 0)
-        return STRATA_EPARSE;
-    struct label *labels = NULL;
-    uint32_t n = 0, si = NORM_DROPPED;
-    bool have_labels = false, have_stream = false, deferred = false;
-    struct json_reader saved;
-    struct slice k;
-    int kr, rc;
-    while ((kr = json_next_key(r, &b->arena, &k)) > 0) {
-        if (slice_eq_str(k, "stream")) {
-            if (read_labels(r, b, &labels, &n) < 0)
-                return STRATA_EPARSE;
-            have_labels = true;
-        } else if (slice_eq_str(k, "values")) {
-            if (!have_labels) {
-                saved = *r;
-                deferred = true;
-                if (json_skip(r) < 0)
-                    return STRATA_EPARSE;
-                continue;
-            }
-            if (!have_stream) {
-                if (norm_stream(nz, labels, n, &si) < 0)
-                    return STRATA_ETOOLARGE;
-                have_stream = true;
-            }
-            if ((rc = read_values(r, nz, si)) < 0)
-                return rc;
-        } else if (json_skip(r) < 0) {
-            return STRATA_EPARSE;
-        }
-    }
-    if (kr < 0)
-        return STRATA_EPARSE;
-    if (!have_stream && norm_stream(nz, labels, n, &si) < 0)
-        return STRATA_ETOOLARGE;
-    if (deferred && (rc = read_values(&saved, nz, si)) < 0) {
-        if (rc == STRATA_EPARSE)
-            *r = saved;
-        return rc;
-    }
-    return 0;
-}
-
-static int too_large(char *err, size_t errlen)
-{
-    snprintf(err, errlen,
-             "push request too large to decode: it needs more memory than allowed "
-             "(send smaller batches)");
-    return STRATA_ETOOLARGE;
-}
-
 int logthra_json_decode(struct slice body, struct normalizer *nz, char *err, size_t errlen)
 {
     nz->sanitize_names = true;
-    struct json_reader r;
-    json_reader_init(&r, body.ptr, body.len, MAX_DEPTH);
-    if (json_enter_object(&r) < 0)
-        return json_fail_msg(&r, err, errlen);
-    struct slice key;
-    int rc;
-    while ((rc = json_next_key(&r, &nz->b->arena, &key)) > 0) {
-        if (!slice_eq_str(key, "streams") || json_peek(&r) == JSON_NULL) {
-            if (json_skip(&r) < 0)
-                return json_fail_msg(&r, err, errlen);
-            continue;
-        }
-        if (json_enter_array(&r) < 0)
-            return json_fail_msg(&r, err, errlen);
-        int more;
-        while ((more = json_next_elem(&r)) > 0) {
-            int sr = read_stream(&r, nz);
-            if (sr == STRATA_ETOOLARGE)
-                return too_large(err, errlen);
-            if (sr < 0)
-                return json_fail_msg(&r, err, errlen);
-        }
-        if (more < 0)
-            return json_fail_msg(&r, err, errlen);
-    }
-    if (rc < 0 || json_finish(&r) < 0)
-        return json_fail_msg(&r, err, errlen);
-    return 0;
+    /* Loki's v1 shape; only the times differ. */
+    return loki_json_decode_values(body, nz, read_values, err, errlen);
 }
 
 /* ---- protobuf ---- */
@@ -253,7 +136,7 @@ static int read_pb_stream(struct slice msg, struct normalizer *nz, char *err, si
         return pbbad(err, errlen, "truncated or malformed Strms");
     uint32_t si;
     if (norm_stream(nz, v, n, &si) < 0)
-        return too_large(err, errlen);
+        return norm_too_large(err, errlen);
     /* Pass 2: the values. */
     r = pb_reader_make(msg);
     while ((rc = pb_next(&r, &f)) > 0) {
@@ -283,7 +166,7 @@ static int read_pb_stream(struct slice msg, struct normalizer *nz, char *err, si
             return STRATA_EPARSE;
         }
         if (norm_entry(nz, si, ts, line, NULL, 0) < 0)
-            return too_large(err, errlen);
+            return norm_too_large(err, errlen);
     }
     return rc < 0 ? pbbad(err, errlen, "truncated or malformed Strms") : 0;
 }

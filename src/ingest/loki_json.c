@@ -17,14 +17,6 @@ static int fail(struct json_reader *r, char *err, size_t errlen)
     return STRATA_EPARSE;
 }
 
-static int too_large(char *err, size_t errlen)
-{
-    snprintf(err, errlen,
-             "push request too large to decode: it needs more memory than "
-             "allowed (send smaller batches)");
-    return STRATA_ETOOLARGE;
-}
-
 /* Read {"k":"v",...} into labels allocated in the batch arena. */
 static int read_label_object(struct json_reader *r, struct push_batch *b, struct label **out,
                              uint32_t *n)
@@ -55,7 +47,7 @@ static int read_label_object(struct json_reader *r, struct push_batch *b, struct
 }
 
 /* The "values" array of a v1 stream. Returns 0, STRATA_EPARSE, or STRATA_ETOOLARGE. */
-static int read_values(struct json_reader *r, struct normalizer *nz, uint32_t si)
+static int read_values_v1(struct json_reader *r, struct normalizer *nz, uint32_t si)
 {
     struct push_batch *b = nz->b;
     if (json_peek(r) == JSON_NULL)
@@ -104,7 +96,8 @@ static int read_values(struct json_reader *r, struct normalizer *nz, uint32_t si
 }
 
 /* One {"stream":{...},"values":[...]} object; "values" may come first. */
-static int read_stream_v1(struct json_reader *r, struct normalizer *nz)
+static int read_stream_v1(struct json_reader *r, struct normalizer *nz,
+                          loki_json_values_fn read_values)
 {
     struct push_batch *b = nz->b;
     if (json_enter_object(r) < 0)
@@ -265,9 +258,8 @@ static int read_stream_legacy(struct json_reader *r, struct normalizer *nz)
     return 0;
 }
 
-typedef int (*stream_reader)(struct json_reader *r, struct normalizer *nz);
-
-static int decode(struct slice body, struct normalizer *nz, stream_reader read_stream, char *err,
+/* The streams array; each element is a v1 stream read with values, or legacy when NULL. */
+static int decode(struct slice body, struct normalizer *nz, loki_json_values_fn values, char *err,
                   size_t errlen)
 {
     struct json_reader r;
@@ -291,9 +283,9 @@ static int decode(struct slice body, struct normalizer *nz, stream_reader read_s
             return fail(&r, err, errlen);
         int more;
         while ((more = json_next_elem(&r)) > 0) {
-            int sr = read_stream(&r, nz);
+            int sr = values ? read_stream_v1(&r, nz, values) : read_stream_legacy(&r, nz);
             if (sr == STRATA_ETOOLARGE)
-                return too_large(err, errlen);
+                return norm_too_large(err, errlen);
             if (sr < 0)
                 return fail(&r, err, errlen);
         }
@@ -307,10 +299,16 @@ static int decode(struct slice body, struct normalizer *nz, stream_reader read_s
 
 int loki_json_decode(struct slice body, struct normalizer *nz, char *err, size_t errlen)
 {
-    return decode(body, nz, read_stream_v1, err, errlen);
+    return decode(body, nz, read_values_v1, err, errlen);
 }
 
 int loki_json_decode_legacy(struct slice body, struct normalizer *nz, char *err, size_t errlen)
 {
-    return decode(body, nz, read_stream_legacy, err, errlen);
+    return decode(body, nz, NULL, err, errlen);
+}
+
+int loki_json_decode_values(struct slice body, struct normalizer *nz, loki_json_values_fn values,
+                            char *err, size_t errlen)
+{
+    return decode(body, nz, values, err, errlen);
 }

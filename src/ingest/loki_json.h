@@ -29,4 +29,18 @@
 int loki_json_decode(struct slice body, struct normalizer *nz, char *err, size_t errlen);
 int loki_json_decode_legacy(struct slice body, struct normalizer *nz, char *err, size_t errlen);
 
+struct json_reader;
+/*
+ * Read the "values" array of one stream whose labels became stream si (or
+ * NORM_DROPPED), handing each entry to norm_entry. Returns 0, STRATA_EPARSE
+ * (with the error recorded in r) or STRATA_ETOOLARGE.
+ */
+typedef int (*loki_json_values_fn)(struct json_reader *r, struct normalizer *nz, uint32_t si);
+/*
+ * The v1 shape {"streams":[{"stream":{...},"values":...}]} with another
+ * reader for "values": Logthra's body is this shape with its own times.
+ */
+int loki_json_decode_values(struct slice body, struct normalizer *nz, loki_json_values_fn values,
+                            char *err, size_t errlen);
+
 #endif

@@ -160,12 +160,8 @@ int loki_proto_decode(struct slice msg, struct normalizer *nz, char *err, size_t
         if (pb_want(&f, PB_LEN) < 0)
             return bad(err, errlen, "streams must be messages");
         int sr = read_stream(f.bytes, nz, err, errlen);
-        if (sr == STRATA_ETOOLARGE) {
-            snprintf(err, errlen,
-                     "push request too large to decode: it needs more memory than "
-                     "allowed (send smaller batches)");
-            return sr;
-        }
+        if (sr == STRATA_ETOOLARGE)
+            return norm_too_large(err, errlen);
         if (sr < 0)
             return sr;
     }

@@ -434,6 +434,14 @@ struct slice norm_detect_level(const struct label *labels, uint32_t n, const str
     return detect_from_entry(meta, n_meta, line);
 }
 
+int norm_too_large(char *err, size_t errlen)
+{
+    snprintf(err, errlen,
+             "push request too large to decode: it needs more memory than allowed "
+             "(send smaller batches)");
+    return STRATA_ETOOLARGE;
+}
+
 /* ---- entries ---- */
 
 static void refuse_entry(struct normalizer *nz, const char *fmt, ...)

@@ -71,6 +71,12 @@ int norm_entry(struct normalizer *nz, uint32_t si, int64_t ts, struct slice line
                struct label *meta, uint32_t n_meta);
 
 /*
+ * Write the message for a request past the decode memory budget into err and
+ * return STRATA_ETOOLARGE (413): every decoder stops with the same words.
+ */
+int norm_too_large(char *err, size_t errlen);
+
+/*
  * Loki's level detection for an entry: the value of a level label or
  * metadata key (normalised: "WARNING" -> "warn"; unknown words are kept),
  * the OTLP severity_number, a level field of a JSON or logfmt line, or a

@@ -1161,14 +1161,6 @@ static int map_request(const struct oreq *q, struct normalizer *nz)
     return 0;
 }
 
-static int too_large(char *err, size_t errlen)
-{
-    snprintf(err, errlen,
-             "export request too large to decode: it needs more memory than allowed "
-             "(send smaller batches)");
-    return STRATA_ETOOLARGE;
-}
-
 int otlp_proto_decode(struct slice msg, struct normalizer *nz, char *err, size_t errlen)
 {
     nz->check_utf8 = true;
@@ -1177,13 +1169,13 @@ int otlp_proto_decode(struct slice msg, struct normalizer *nz, char *err, size_t
     struct oreq q = {0};
     int rc = pb_request(&c, msg, &q);
     if (rc == STRATA_ETOOLARGE || (rc < 0 && arena_over_limit(c.a)))
-        return too_large(err, errlen);
+        return norm_too_large(err, errlen);
     if (rc < 0) {
         snprintf(err, errlen, "error decoding protobuf ExportLogsServiceRequest: %s",
                  c.err ? c.err : "malformed message");
         return STRATA_EPARSE;
     }
-    return map_request(&q, nz) < 0 ? too_large(err, errlen) : 0;
+    return map_request(&q, nz) < 0 ? norm_too_large(err, errlen) : 0;
 }
 
 int otlp_json_decode(struct slice body, struct normalizer *nz, char *err, size_t errlen)
@@ -1195,7 +1187,7 @@ int otlp_json_decode(struct slice body, struct normalizer *nz, char *err, size_t
     struct oreq q = {0};
     int rc = j_request(&c, &q);
     if (rc == STRATA_ETOOLARGE || (rc < 0 && arena_over_limit(c.a)))
-        return too_large(err, errlen);
+        return norm_too_large(err, errlen);
     if (rc < 0) {
         char tmp[200];
         const char *m = json_reader_error(&c.r, tmp, sizeof(tmp));
@@ -1203,5 +1195,5 @@ int otlp_json_decode(struct slice body, struct normalizer *nz, char *err, size_t
                  m ? m : "malformed body");
         return STRATA_EPARSE;
     }
-    return map_request(&q, nz) < 0 ? too_large(err, errlen) : 0;
+    return map_request(&q, nz) < 0 ? norm_too_large(err, errlen) : 0;
 }

@@ -97,12 +97,7 @@ int server_run(const struct config *cfg)
         srv.grpc = rpc_server_start(cfg, srv.ingest, err, sizeof(err));
         if (!srv.grpc) {
             log_error("grpc: %s", err);
-            http_stop(srv.web, 0);
-            http_stop(srv.http, 0);
-            ingest_free(srv.ingest);
-            store_close(srv.store);
-            status_metrics_stop(&srv);
-            return 1;
+            goto fail_listening;
         }
         log_info("grpc: listening on %s (port %d)", cfg->grpc_listen_addr,
                  rpc_server_port(srv.grpc));
@@ -110,13 +105,7 @@ int server_run(const struct config *cfg)
     if (cfg->queue_config_path && cfg->queue_config_path[0] &&
         queue_start(cfg->queue_config_path, srv.ingest, &srv.queue, err, sizeof(err)) < 0) {
         log_error("queue: %s", err);
-        rpc_server_stop(srv.grpc, 0);
-        http_stop(srv.web, 0);
-        http_stop(srv.http, 0);
-        ingest_free(srv.ingest);
-        store_close(srv.store);
-        status_metrics_stop(&srv);
-        return 1;
+        goto fail_listening;
     }
     srv.ready = 1;
     log_info("ready");
@@ -134,4 +123,13 @@ int server_run(const struct config *cfg)
     status_metrics_stop(&srv);
     log_info("stopped");
     return 0;
+
+fail_listening: /* the HTTP listeners are up; gRPC may be */
+    rpc_server_stop(srv.grpc, 0);
+    http_stop(srv.web, 0);
+    http_stop(srv.http, 0);
+    ingest_free(srv.ingest);
+    store_close(srv.store);
+    status_metrics_stop(&srv);
+    return 1;
 }

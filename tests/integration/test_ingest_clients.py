@@ -224,3 +224,89 @@ def test_curl_gzip_json_and_logthra(env):
                                                           "rfc3339"), (t, "nanoseconds")],
        "Logthra times")
     eq(got[0][2], {"app": "logthra", "level": "info", "service_name": "logthra"}, "labels")
+
+
+def test_grpc_concurrent_calls_big_messages_and_clean_shutdown(env):
+    """Several calls at once on the worker pool, a message over gRPC's default 4 MB, OTLP
+    partial success over gRPC, and SIGTERM while calls are running."""
+    import threading
+    s = env.server(["--grpc.workers=4"])
+    grpc_stubs(env, "logapi.proto", "otlp_common.proto", "otlp_resource.proto",
+               "otlp_logs.proto", "otlp_logs_service.proto")
+    import grpc
+    import logapi_pb2
+    import logapi_pb2_grpc
+    import otlp_logs_service_pb2
+    import otlp_logs_service_pb2_grpc
+    now = int(time.time())
+    target = "127.0.0.1:%d" % s.grpc_port
+    errors = []
+
+    def upload(k):
+        try:
+            with grpc.insecure_channel(target) as ch:
+                stub = logapi_pb2_grpc.LogIngestorStub(ch)
+                for j in range(5):
+                    r = stub.UploadLogs(logapi_pb2.LogBatch(entries=[
+                        logapi_pb2.LogEntry(service="conc", level="info",
+                                            message="t%d c%d e%d" % (k, j, i), timestamp=now,
+                                            labels={"thread": str(k)}) for i in range(50)]),
+                        timeout=60)
+                    if not r.success:
+                        errors.append("success=false")
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=upload, args=(k,)) for k in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    eq(errors, [], "concurrent calls")
+    got = read_back(s, '{service="conc"}', (now - 5) * 10**9, (now + 5) * 10**9)
+    eq(len(got), 12 * 5 * 50, "every entry of every call")
+    eq(len({g[1] for g in got}), 12 * 5 * 50, "no duplicates")
+
+    big = "b" * 200000  # 30 lines of 200 KB: about 6 MB in one message
+    with grpc.insecure_channel(target) as ch:
+        r = logapi_pb2_grpc.LogIngestorStub(ch).UploadLogs(logapi_pb2.LogBatch(entries=[
+            logapi_pb2.LogEntry(service="big", level="info", message="%02d%s" % (i, big),
+                                timestamp=now) for i in range(30)]), timeout=60)
+        eq(r.success, True, "a 6 MB message")
+        req = otlp_logs_service_pb2.ExportLogsServiceRequest()
+        rl = req.resource_logs.add()
+        rl.resource.attributes.add(key="service.name").value.string_value = "otlp-grpc-partial"
+        sl = rl.scope_logs.add()
+        sl.log_records.add(time_unix_nano=now * 10**9).body.string_value = "fresh"
+        sl.log_records.add(time_unix_nano=(now - 30 * 86400) * 10**9).body.string_value = "old"
+        resp = otlp_logs_service_pb2_grpc.LogsServiceStub(ch).Export(req, timeout=60)
+        eq(resp.partial_success.rejected_log_records, 1, "OTLP partial success over gRPC")
+        check("timestamp too old" in resp.partial_success.error_message,
+              resp.partial_success.error_message)
+    eq(len(read_back(s, '{service="big"}', (now - 5) * 10**9, (now + 5) * 10**9)), 30, "big")
+
+    # SIGTERM while calls are in flight: every call gets an answer, the exit is clean.
+    stop = threading.Event()
+    answered = []
+
+    def hammer():
+        with grpc.insecure_channel(target) as ch:
+            stub = logapi_pb2_grpc.LogIngestorStub(ch)
+            while not stop.is_set():
+                try:
+                    stub.UploadLog(logapi_pb2.LogEntry(service="h", level="info", message="x"),
+                                   timeout=10)
+                    answered.append(True)
+                except grpc.RpcError:
+                    answered.append(False)
+                    return
+
+    hs = [threading.Thread(target=hammer) for _ in range(4)]
+    for t in hs:
+        t.start()
+    time.sleep(0.5)
+    s.stop()  # raises unless the exit code is 0 and the log has no sanitizer report
+    stop.set()
+    for t in hs:
+        t.join(30)
+    check(answered.count(True) > 0, "calls were served before the shutdown")

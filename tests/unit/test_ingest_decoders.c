@@ -623,3 +623,43 @@ TEST(body_snappy_checks_declared_length)
                   STRATA_EPARSE);
     buf_release(&out);
 }
+
+TEST(logsgo_repeated_labels_reuse_the_stream)
+{
+    Logapi__LogEntry__LabelsEntry l = LOGAPI__LOG_ENTRY__LABELS_ENTRY__INIT;
+    l.key = "zone";
+    l.value = "a";
+    Logapi__LogEntry__LabelsEntry *ls[] = {&l};
+    Logapi__LogEntry e[4];
+    Logapi__LogEntry *ep[4];
+    for (int i = 0; i < 4; i++) {
+        Logapi__LogEntry init = LOGAPI__LOG_ENTRY__INIT;
+        e[i] = init;
+        e[i].service = "svc";
+        e[i].level = i == 2 ? "error" : "info";
+        e[i].message = "m";
+        e[i].timestamp = 1700000000 + i;
+        e[i].n_labels = 1;
+        e[i].labels = ls;
+        ep[i] = &e[i];
+    }
+    Logapi__LogBatch batch = LOGAPI__LOG_BATCH__INIT;
+    batch.n_entries = 4;
+    batch.entries = ep;
+    uint8_t buf[512];
+    size_t n = logapi__log_batch__pack(&batch, buf);
+    struct push_batch b;
+    struct push_result r;
+    struct normalizer nz;
+    char err[256];
+    ti_begin(&b, &r, &nz);
+    ASSERT_EQ_INT(logsgo_batch_decode((struct slice){(const char *)buf, n}, &nz, err, sizeof(err)),
+                  0);
+    ASSERT_EQ_INT(b.n_streams, 2);
+    ASSERT_EQ_INT(b.streams[0].n_entries, 3);
+    ASSERT_EQ_SLICE(b.streams[0].key,
+                    "{level=\"info\", service=\"svc\", service_name=\"svc\", zone=\"a\"}");
+    ASSERT_EQ_INT(b.streams[1].n_entries, 1);
+    ASSERT_EQ_INT(b.streams[0].entries[2].ts, INT64_C(1700000003) * NS_PER_SEC);
+    push_batch_release(&b);
+}

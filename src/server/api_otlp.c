@@ -147,9 +147,14 @@ HANDLER(h_otlp_logs)
     const char *why = res.error;
     if (res.n_rejected)
         why = res.rejected[res.n_rejected - 1].reason;
-    if (refused && res.accepted == 0)
-        reply_status(req, json, 400, STRATA_EINVAL, why ? why : "every log record was refused");
-    else
+    if (refused && res.accepted == 0) {
+        /* Nothing stored: 400 (not retryable), or 429 when a limit that passes refused it. */
+        int erc = res.n_rejected ? res.last_rc : res.error_rc;
+        if (erc != STRATA_ERATE)
+            erc = STRATA_EINVAL;
+        reply_status(req, json, strata_http_status(erc), erc,
+                     why ? why : "every log record was refused");
+    } else
         reply_ok(req, json, refused, why);
 done:
     push_batch_release(&b);

@@ -208,7 +208,8 @@ static void handle(struct call *c)
     struct buf out;
     buf_init(&out, 1u << 20);
     int wrc = 0;
-    if (c->method == M_OTLP_EXPORT && code == GRPC_STATUS_INVALID_ARGUMENT && res.accepted) {
+    if (c->method == M_OTLP_EXPORT && rc == 0 && res.accepted &&
+        (res.n_invalid || res.n_rejected)) {
         /* Some records were stored: a partial success, not an error. */
         struct buf ps;
         buf_init(&ps, 1u << 20);

@@ -129,14 +129,14 @@ def test_limits_rate_streams_and_time(env):
                     "--limits.max-global-streams-per-user=3"])
     t = now_ns()
     line = "y" * 1000
-    # 20 KB of burst: 15 lines pass, the next 10 do not.
+    # 20 KB of burst: 15 lines pass; the next 20 would need 1.4 s of refill at 10 KB/s.
     s.push([{"stream": {"app": "rate"}, "values": [[str(t + i), line] for i in range(15)]}],
            tenant="r")
     r = s.push([{"stream": {"app": "rate"}, "values": [[str(t + 100 + i), line]
-                                                        for i in range(10)]}],
+                                                        for i in range(20)]}],
                tenant="r", expect=429)
     check(r.text.startswith("ingestion rate limit exceeded for user r (limit: 10485 bytes/sec) "
-                            "while attempting to ingest '10' lines totaling '10000' bytes"),
+                            "while attempting to ingest '20' lines totaling '20000' bytes"),
           r.text)
     # Another tenant has its own bucket.
     s.push([{"stream": {"app": "rate"}, "values": [[str(t), line]]}], tenant="other")

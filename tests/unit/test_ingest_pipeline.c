@@ -52,13 +52,13 @@ TEST(ingest_rate_limit_is_a_token_bucket)
     struct ingest *in = start(&cfg, &st);
     ASSERT_TRUE(in != NULL);
     struct push_result r;
-    /* burst = 4194 bytes: 4 KiB passes, the next KiB does not */
+    /* burst = 4194 bytes: 4 KiB passes; 3 KiB more would need almost 3 s of refill */
     ASSERT_EQ_INT(push(in, "a", 4, 1024, &r), 0);
     ASSERT_EQ_INT(r.accepted, 4);
-    ASSERT_EQ_INT(push(in, "a", 1, 1024, &r), STRATA_ERATE);
+    ASSERT_EQ_INT(push(in, "a", 3, 1024, &r), STRATA_ERATE);
     ASSERT_TRUE(strstr(r.error, "ingestion rate limit exceeded for user t1 (limit: 1048 "
-                                "bytes/sec) while attempting to ingest '1' lines totaling "
-                                "'1024' bytes") != NULL);
+                                "bytes/sec) while attempting to ingest '3' lines totaling "
+                                "'3072' bytes") != NULL);
     /* A request larger than the burst can never pass. */
     ASSERT_EQ_INT(push(in, "a", 2, 4096, &r), STRATA_ERATE);
     ingest_free(in);

@@ -91,23 +91,23 @@ static uint8_t *pack_push(size_t *len)
     t1.nanos = 5;
     t2.seconds = 1700000001;
     Logproto__LabelPairAdapter md = LOGPROTO__LABEL_PAIR_ADAPTER__INIT;
-    md.name = "trace_id";
-    md.value = "abc";
+    md.name = (char *)"trace_id";
+    md.value = (char *)"abc";
     Logproto__LabelPairAdapter *mds[] = {&md};
     Logproto__EntryAdapter e1 = LOGPROTO__ENTRY_ADAPTER__INIT, e2 = LOGPROTO__ENTRY_ADAPTER__INIT;
     e1.timestamp = &t1;
-    e1.line = "first line";
+    e1.line = (char *)"first line";
     e1.n_structuredmetadata = 1;
     e1.structuredmetadata = mds;
     e2.timestamp = &t2;
-    e2.line = "second line";
+    e2.line = (char *)"second line";
     Logproto__EntryAdapter *es[] = {&e1, &e2};
     Logproto__StreamAdapter s1 = LOGPROTO__STREAM_ADAPTER__INIT,
                             s2 = LOGPROTO__STREAM_ADAPTER__INIT;
-    s1.labels = "{job=\"varlogs\", app=\"web\"}";
+    s1.labels = (char *)"{job=\"varlogs\", app=\"web\"}";
     s1.n_entries = 2;
     s1.entries = es;
-    s2.labels = "{bad-name=\"x\"}";
+    s2.labels = (char *)"{bad-name=\"x\"}";
     s2.n_entries = 1;
     s2.entries = es;
     Logproto__StreamAdapter *ss[] = {&s1, &s2};
@@ -163,28 +163,28 @@ static uint8_t *pack_logsgo_batch(size_t *len)
                                   l2 = LOGAPI__LOG_ENTRY__LABELS_ENTRY__INIT,
                                   l3 = LOGAPI__LOG_ENTRY__LABELS_ENTRY__INIT,
                                   l4 = LOGAPI__LOG_ENTRY__LABELS_ENTRY__INIT;
-    l1.key = " region ";
-    l1.value = "ap-south1";
-    l2.key = "SERVICE";
-    l2.value = "dropped";
-    l3.key = "";
-    l3.value = "dropped too";
-    l4.key = "k8s.pod";
-    l4.value = "p-1";
+    l1.key = (char *)" region ";
+    l1.value = (char *)"ap-south1";
+    l2.key = (char *)"SERVICE";
+    l2.value = (char *)"dropped";
+    l3.key = (char *)"";
+    l3.value = (char *)"dropped too";
+    l4.key = (char *)"k8s.pod";
+    l4.value = (char *)"p-1";
     Logapi__LogEntry__LabelsEntry *ls[] = {&l1, &l2, &l3, &l4};
     Logapi__LogEntry e1 = LOGAPI__LOG_ENTRY__INIT, e2 = LOGAPI__LOG_ENTRY__INIT,
                      e3 = LOGAPI__LOG_ENTRY__INIT;
-    e1.service = "api";
-    e1.level = "warn";
-    e1.message = "disk almost full";
+    e1.service = (char *)"api";
+    e1.level = (char *)"warn";
+    e1.message = (char *)"disk almost full";
     e1.timestamp = 1746307232;
     e1.n_labels = 4;
     e1.labels = ls;
-    e2.service = "api";
-    e2.level = "info";
-    e2.message = "now";
-    e3.service = "api";
-    e3.message = "no level";
+    e2.service = (char *)"api";
+    e2.level = (char *)"info";
+    e2.message = (char *)"now";
+    e3.service = (char *)"api";
+    e3.message = (char *)"no level";
     Logapi__LogEntry *es[] = {&e1, &e2, &e3};
     Logapi__LogBatch b = LOGAPI__LOG_BATCH__INIT;
     b.n_entries = 3;
@@ -223,9 +223,9 @@ TEST(logsgo_entries_become_streams)
     free(msg);
     /* A single LogEntry (UploadLog). */
     Logapi__LogEntry e = LOGAPI__LOG_ENTRY__INIT;
-    e.service = "svc";
-    e.level = "error";
-    e.message = "boom";
+    e.service = (char *)"svc";
+    e.level = (char *)"error";
+    e.message = (char *)"boom";
     e.timestamp = 1700000000;
     uint8_t one[64];
     size_t n = logapi__log_entry__pack(&e, one);
@@ -275,12 +275,12 @@ TEST(logthra_json_proto_and_times)
     push_batch_release(&b);
     /* gRPC form */
     Proto__OneDimValue v = PROTO__ONE_DIM_VALUE__INIT;
-    v.valtime = "2024-01-01";
-    v.valmsg = "from grpc";
+    v.valtime = (char *)"2024-01-01";
+    v.valmsg = (char *)"from grpc";
     Proto__OneDimValue *vs[] = {&v};
     Proto__Strms__StreamEntry se = PROTO__STRMS__STREAM_ENTRY__INIT;
-    se.key = "app";
-    se.value = "lg";
+    se.key = (char *)"app";
+    se.value = (char *)"lg";
     Proto__Strms__StreamEntry *ses[] = {&se};
     Proto__Strms st = PROTO__STRMS__INIT;
     st.n_stream = 1;
@@ -289,7 +289,7 @@ TEST(logthra_json_proto_and_times)
     st.twodimvalue = vs;
     Proto__Strms *sts[] = {&st};
     Proto__RequestReceivedProto req = PROTO__REQUEST_RECEIVED_PROTO__INIT;
-    req.tenantid = "tenant0001";
+    req.tenantid = (char *)"tenant0001";
     req.n_streams = 1;
     req.streams = sts;
     uint8_t buf[256];
@@ -341,17 +341,17 @@ static uint8_t *pack_otlp(size_t *len)
     map_v.kvlist_value = &kvl;
     KeyValue kinit = OPENTELEMETRY__PROTO__COMMON__V1__KEY_VALUE__INIT;
     lattrs[1] = kinit;
-    lattrs[1].key = "http";
+    lattrs[1].key = (char *)"http";
     lattrs[1].value = &map_v;
     dbl_v = init;
     dbl_v.value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE;
     dbl_v.double_value = 0.5;
     lattrs[2] = kinit;
-    lattrs[2].key = "ratio";
+    lattrs[2].key = (char *)"ratio";
     lattrs[2].value = &dbl_v;
     body = init;
     body.value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
-    body.string_value = "order placed";
+    body.string_value = (char *)"order placed";
     static KeyValue *rap[] = {&rattrs[0], &rattrs[1], &rattrs[2]};
     static KeyValue *lap[] = {&lattrs[0], &lattrs[1], &lattrs[2]};
     static Opentelemetry__Proto__Resource__V1__Resource res =
@@ -363,7 +363,7 @@ static uint8_t *pack_otlp(size_t *len)
     rec.time_unix_nano = UINT64_C(1700000000000000123);
     rec.observed_time_unix_nano = UINT64_C(1700000000000000999);
     rec.severity_number = OPENTELEMETRY__PROTO__LOGS__V1__SEVERITY_NUMBER__SEVERITY_NUMBER_WARN;
-    rec.severity_text = "WARN";
+    rec.severity_text = (char *)"WARN";
     rec.body = &body;
     rec.n_attributes = 3;
     rec.attributes = lap;
@@ -373,8 +373,8 @@ static uint8_t *pack_otlp(size_t *len)
     static Opentelemetry__Proto__Logs__V1__LogRecord *recs[] = {&rec};
     static Opentelemetry__Proto__Common__V1__InstrumentationScope scope =
         OPENTELEMETRY__PROTO__COMMON__V1__INSTRUMENTATION_SCOPE__INIT;
-    scope.name = "my.lib";
-    scope.version = "1.2";
+    scope.name = (char *)"my.lib";
+    scope.version = (char *)"1.2";
     static Opentelemetry__Proto__Logs__V1__ScopeLogs sl =
         OPENTELEMETRY__PROTO__LOGS__V1__SCOPE_LOGS__INIT;
     sl.scope = &scope;
@@ -627,17 +627,17 @@ TEST(body_snappy_checks_declared_length)
 TEST(logsgo_repeated_labels_reuse_the_stream)
 {
     Logapi__LogEntry__LabelsEntry l = LOGAPI__LOG_ENTRY__LABELS_ENTRY__INIT;
-    l.key = "zone";
-    l.value = "a";
+    l.key = (char *)"zone";
+    l.value = (char *)"a";
     Logapi__LogEntry__LabelsEntry *ls[] = {&l};
     Logapi__LogEntry e[4];
     Logapi__LogEntry *ep[4];
     for (int i = 0; i < 4; i++) {
         Logapi__LogEntry init = LOGAPI__LOG_ENTRY__INIT;
         e[i] = init;
-        e[i].service = "svc";
-        e[i].level = i == 2 ? "error" : "info";
-        e[i].message = "m";
+        e[i].service = (char *)"svc";
+        e[i].level = (char *)(i == 2 ? "error" : "info");
+        e[i].message = (char *)"m";
         e[i].timestamp = 1700000000 + i;
         e[i].n_labels = 1;
         e[i].labels = ls;

@@ -55,10 +55,10 @@ void norm_init(struct normalizer *nz, const struct tenant_limits *lim, int64_t n
 
 /*
  * Validate and normalise a stream's labels, then find or add the stream in
- * the batch. labels (n of them) may be reordered and are copied; their bytes
- * must outlive the batch. *si is the stream index, or NORM_DROPPED when the
- * labels were refused (reason in res->error). Returns 0, or STRATA_ETOOLARGE
- * past the decode memory budget.
+ * the batch. labels (n of them) may be reordered (and, with sanitize_names,
+ * renamed) in place, then copied; their bytes must outlive the batch. *si is
+ * the stream index, or NORM_DROPPED when the labels were refused (reason in
+ * res->error). Returns 0, or STRATA_ETOOLARGE past the decode memory budget.
  */
 int norm_stream(struct normalizer *nz, struct label *labels, uint32_t n, uint32_t *si);
 /*

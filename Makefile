@@ -8,6 +8,7 @@
 #   make fuzz FUZZ_SECONDS=N  run every libFuzzer target (clang)
 #   make format / format-check
 #   make bench                side-by-side benchmarks (see docs/BENCHMARKS.md)
+#   make loadgen              build/loadgen: push a corpus through every ingest path
 
 VERSION := 0.1.0
 CC ?= cc
@@ -85,7 +86,7 @@ $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
 	@mkdir -p $(BUILD)/gen
 	protoc-c --proto_path=proto --c_out=$(BUILD)/gen $<
 
-$(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
+$(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c | $(PROTO_C)
 	$(CC) $(CFLAGS_ALL) -w -c -o $@ $<
 
 $(BUILD)/unit-tests: $(UNIT_OBJ) $(BUILD)/libstrata-server.a
@@ -146,6 +147,12 @@ docs/CONFIGURATION.md: $(BUILD)/strata
 
 clean:
 	rm -rf build build-san build-fuzz build-tsan
+
+# ---- the ingest load generator (bench/loadgen.c; see docs/INGEST.md) ----
+.PHONY: loadgen
+loadgen: $(BUILD)/loadgen
+$(BUILD)/loadgen: $(BUILD)/obj/bench/loadgen.o $(BUILD)/libstrata-server.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
 # Rooms with build rules of their own: the client library and CLI, the dashboard assets.
 -include src/client/client.mk

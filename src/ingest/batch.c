@@ -160,11 +160,17 @@ void push_result_reject(struct push_result *r, struct push_batch *b, uint32_t si
 
 void push_result_error(struct push_result *r, struct push_batch *b, int rc, const char *fmt, ...)
 {
-    va_list ap;
+    /* Messages quote labels (up to a few KiB, as Loki's do); longer ones are cut. */
+    enum { MAX_MESSAGE = 16 * 1024 };
+    va_list ap, ap2;
     va_start(ap, fmt);
-    char tmp[2048];
-    vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    r->error = arena_strdup(&b->arena, tmp);
+    size_t cap = n < 0 ? 1 : (size_t)n + 1 > MAX_MESSAGE ? MAX_MESSAGE : (size_t)n + 1;
+    char *msg = arena_alloc(&b->arena, cap);
+    vsnprintf(msg, cap, fmt, ap2);
+    va_end(ap2);
+    r->error = msg;
     r->error_rc = rc;
 }

@@ -90,6 +90,8 @@ struct push_result {
      */
     const char *error;
     int error_rc;
+    /* Entries refused by validation (limits, bad labels) before reaching the store. */
+    uint64_t n_invalid;
 };
 
 void push_result_init(struct push_result *r);

@@ -43,6 +43,36 @@ struct slice label_name_sanitize(struct arena *a, struct slice name)
     return (struct slice){o, n};
 }
 
+struct slice label_name_normalize(struct arena *a, struct slice name)
+{
+    if (name.len == 0)
+        return name;
+    bool lone_underscore = name.ptr[0] == '_' && !(name.len > 1 && name.ptr[1] == '_');
+    if (label_name_valid(name) && !lone_underscore)
+        return name;
+    /* Sanitise after a 4-byte gap, then decide the prefix from the sanitised name. */
+    char *o = arena_alloc(a, name.len + 5);
+    size_t n = 4;
+    for (size_t i = 0; i < name.len; i++) {
+        unsigned char c = (unsigned char)name.ptr[i];
+        if (c >= 0x80) {
+            /* One '_' for the whole UTF-8 sequence (Prometheus replaces runes). */
+            while (i + 1 < name.len && ((unsigned char)name.ptr[i + 1] & 0xc0) == 0x80)
+                i++;
+            o[n++] = '_';
+        } else {
+            o[n++] = name_char((char)c) ? (char)c : '_';
+        }
+    }
+    o[n] = '\0';
+    size_t at = 4;
+    if (o[4] >= '0' && o[4] <= '9')
+        memcpy(o + (at = 0), "key_", 4);
+    else if (o[4] == '_' && !(n > 5 && o[5] == '_'))
+        memcpy(o + (at = 1), "key", 3);
+    return (struct slice){o + at, n - at};
+}
+
 static int cmp_label(const void *a, const void *b)
 {
     const struct label *x = a, *y = b;

@@ -32,6 +32,15 @@ bool label_name_valid(struct slice name);
  * OTLP and parser paths do. The result is allocated in a when it differs. */
 struct slice label_name_sanitize(struct arena *a, struct slice name);
 
+/*
+ * Normalise a free-form key into a label name as Prometheus' OTLP translator
+ * (and so Loki) does: every character outside [a-zA-Z0-9_] (a whole UTF-8
+ * character at a time) becomes '_', a leading digit gets "key_" in front and
+ * a single leading '_' gets "key". "service.name" -> "service_name". An empty
+ * name stays empty. The result is allocated in a when it differs.
+ */
+struct slice label_name_normalize(struct arena *a, struct slice name);
+
 /* Sort by name (byte order). */
 void labels_sort(struct label *v, uint32_t n);
 /* After sorting: the index of the first duplicated name, or -1. */

@@ -46,43 +46,10 @@ static int read_label_object(struct json_reader *r, struct push_batch *b, struct
     return 0;
 }
 
-/* Validate a stream's labels as Loki does; returns a message or NULL. */
-static const char *check_labels(struct push_batch *b, struct label *v, uint32_t n, char *msg,
-                                size_t cap)
+/* The "values" array of a v1 stream. Returns 0, STRATA_EPARSE, or STRATA_ETOOLARGE. */
+static int read_values_v1(struct json_reader *r, struct normalizer *nz, uint32_t si)
 {
-    if (n == 0)
-        return "error at least one label pair is required per stream";
-    labels_sort(v, n);
-    struct buf key;
-    buf_init(&key, 64 * 1024);
-    if (labels_format(&key, v, n) < 0) {
-        buf_release(&key);
-        return "error parsing labels: label set too large";
-    }
-    int dup = labels_find_duplicate(v, n);
-    const char *res = NULL;
-    if (dup >= 0) {
-        snprintf(msg, cap, "stream '%s' has duplicate label name: '%.*s'", key.ptr,
-                 (int)v[dup].name.len, v[dup].name.ptr);
-        res = msg;
-    } else {
-        for (uint32_t i = 0; i < n; i++)
-            if (!label_name_valid(v[i].name)) {
-                snprintf(msg, cap,
-                         "error parsing labels '%s' with error: invalid label name "
-                         "'%.*s'",
-                         key.ptr, (int)v[i].name.len, v[i].name.ptr);
-                res = msg;
-                break;
-            }
-    }
-    (void)b;
-    buf_release(&key);
-    return res;
-}
-
-static int read_values(struct json_reader *r, struct push_batch *b, uint32_t si, bool keep)
-{
+    struct push_batch *b = nz->b;
     if (json_peek(r) == JSON_NULL)
         return json_read_null(r);
     if (json_enter_array(r) < 0)
@@ -122,14 +89,178 @@ static int read_values(struct json_reader *r, struct push_batch *b, uint32_t si,
         int64_t ts;
         if (clock_parse_int64(ts_s, &ts) < 0)
             return json_fail(r, "timestamp must be a string of integer nanoseconds");
-        if (keep)
-            push_batch_add(b, si, ts, line, meta, n_meta);
+        if (norm_entry(nz, si, ts, line, meta, n_meta) < 0)
+            return STRATA_ETOOLARGE;
     }
     return rc;
 }
 
-int loki_json_decode(struct slice body, struct push_batch *b, struct push_result *res, char *err,
-                     size_t errlen)
+/* One {"stream":{...},"values":[...]} object; "values" may come first. */
+static int read_stream_v1(struct json_reader *r, struct normalizer *nz,
+                          loki_json_values_fn read_values)
+{
+    struct push_batch *b = nz->b;
+    if (json_enter_object(r) < 0)
+        return STRATA_EPARSE;
+    struct label *labels = NULL;
+    uint32_t n_labels = 0, si = NORM_DROPPED;
+    bool have_labels = false, have_stream = false, deferred = false;
+    struct json_reader saved;
+    struct slice k;
+    int kr;
+    while ((kr = json_next_key(r, &b->arena, &k)) > 0) {
+        if (slice_eq_str(k, "stream")) {
+            if (json_peek(r) == JSON_NULL) {
+                if (json_read_null(r) < 0)
+                    return STRATA_EPARSE;
+            } else if (read_label_object(r, b, &labels, &n_labels) < 0) {
+                return STRATA_EPARSE;
+            }
+            have_labels = true;
+        } else if (slice_eq_str(k, "values")) {
+            if (!have_labels) {
+                /* Legal JSON: read the values once the labels are known. */
+                saved = *r;
+                deferred = true;
+                if (json_skip(r) < 0)
+                    return STRATA_EPARSE;
+                continue;
+            }
+            if (!have_stream) {
+                if (norm_stream(nz, labels, n_labels, &si) < 0)
+                    return STRATA_ETOOLARGE;
+                have_stream = true;
+            }
+            int rc = read_values(r, nz, si);
+            if (rc < 0)
+                return rc;
+        } else if (json_skip(r) < 0) {
+            return STRATA_EPARSE;
+        }
+    }
+    if (kr < 0)
+        return STRATA_EPARSE;
+    if (!have_stream) {
+        if (norm_stream(nz, labels, n_labels, &si) < 0)
+            return STRATA_ETOOLARGE;
+    }
+    if (deferred) {
+        int rc = read_values(&saved, nz, si);
+        if (rc < 0) {
+            if (rc == STRATA_EPARSE)
+                *r = saved; /* report the error where it is */
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* The "entries" array of a legacy stream. */
+static int read_entries_legacy(struct json_reader *r, struct normalizer *nz, uint32_t si)
+{
+    struct push_batch *b = nz->b;
+    if (json_peek(r) == JSON_NULL)
+        return json_read_null(r);
+    if (json_enter_array(r) < 0)
+        return STRATA_EPARSE;
+    int er;
+    while ((er = json_next_elem(r)) > 0) {
+        if (json_enter_object(r) < 0)
+            return STRATA_EPARSE;
+        struct slice ts_s = {NULL, 0}, line = {"", 0}, k;
+        int fr;
+        while ((fr = json_next_key(r, &b->arena, &k)) > 0) {
+            struct slice *dst = slice_eq_str(k, "ts")     ? &ts_s
+                                : slice_eq_str(k, "line") ? &line
+                                                          : NULL;
+            if (!dst) {
+                if (json_skip(r) < 0)
+                    return STRATA_EPARSE;
+                continue;
+            }
+            if (json_peek(r) != JSON_STRING)
+                return json_fail(r, "entry ts and line must be strings");
+            if (json_read_string(r, &b->arena, dst) < 0)
+                return STRATA_EPARSE;
+        }
+        if (fr < 0)
+            return STRATA_EPARSE;
+        int64_t ts;
+        if (!ts_s.ptr || clock_parse_rfc3339(ts_s, &ts) < 0)
+            return json_fail(r, "entry ts must be an RFC 3339 timestamp");
+        if (norm_entry(nz, si, ts, line, NULL, 0) < 0)
+            return STRATA_ETOOLARGE;
+    }
+    return er;
+}
+
+static int legacy_stream(struct normalizer *nz, struct slice text, uint32_t *si)
+{
+    struct push_batch *b = nz->b;
+    struct label *v = NULL;
+    uint32_t n = 0;
+    char why[256];
+    *si = NORM_DROPPED;
+    if (labels_parse(text, &b->arena, &v, &n, why, sizeof(why)) < 0) {
+        push_result_error(nz->res, b, STRATA_EINVAL, "error parsing labels '%.*s' with error: %s",
+                          (int)text.len, text.ptr, why);
+        return 0;
+    }
+    return norm_stream(nz, v, n, si) < 0 ? STRATA_ETOOLARGE : 0;
+}
+
+/* One {"labels":"{...}","entries":[{"ts":"...","line":"..."}]} object; "entries" may come first. */
+static int read_stream_legacy(struct json_reader *r, struct normalizer *nz)
+{
+    struct push_batch *b = nz->b;
+    if (json_enter_object(r) < 0)
+        return STRATA_EPARSE;
+    struct slice text = {"", 0}, k;
+    uint32_t si = NORM_DROPPED;
+    bool have_labels = false, have_stream = false, deferred = false;
+    struct json_reader saved;
+    int kr, rc;
+    while ((kr = json_next_key(r, &b->arena, &k)) > 0) {
+        if (slice_eq_str(k, "labels")) {
+            if (json_peek(r) != JSON_STRING)
+                return json_fail(r, "labels must be a string like {app=\"x\"}");
+            if (json_read_string(r, &b->arena, &text) < 0)
+                return STRATA_EPARSE;
+            have_labels = true;
+        } else if (slice_eq_str(k, "entries")) {
+            if (!have_labels) {
+                saved = *r;
+                deferred = true;
+                if (json_skip(r) < 0)
+                    return STRATA_EPARSE;
+                continue;
+            }
+            if (!have_stream) {
+                if ((rc = legacy_stream(nz, text, &si)) < 0)
+                    return rc;
+                have_stream = true;
+            }
+            if ((rc = read_entries_legacy(r, nz, si)) < 0)
+                return rc;
+        } else if (json_skip(r) < 0) {
+            return STRATA_EPARSE;
+        }
+    }
+    if (kr < 0)
+        return STRATA_EPARSE;
+    if (!have_stream && (rc = legacy_stream(nz, text, &si)) < 0)
+        return rc;
+    if (deferred && (rc = read_entries_legacy(&saved, nz, si)) < 0) {
+        if (rc == STRATA_EPARSE)
+            *r = saved;
+        return rc;
+    }
+    return 0;
+}
+
+/* The streams array; each element is a v1 stream read with values, or legacy when NULL. */
+static int decode(struct slice body, struct normalizer *nz, loki_json_values_fn values, char *err,
+                  size_t errlen)
 {
     struct json_reader r;
     json_reader_init(&r, body.ptr, body.len, MAX_DEPTH);
@@ -137,7 +268,7 @@ int loki_json_decode(struct slice body, struct push_batch *b, struct push_result
         return fail(&r, err, errlen);
     struct slice key;
     int rc;
-    while ((rc = json_next_key(&r, &b->arena, &key)) > 0) {
+    while ((rc = json_next_key(&r, &nz->b->arena, &key)) > 0) {
         if (!slice_eq_str(key, "streams")) {
             if (json_skip(&r) < 0)
                 return fail(&r, err, errlen);
@@ -152,56 +283,11 @@ int loki_json_decode(struct slice body, struct push_batch *b, struct push_result
             return fail(&r, err, errlen);
         int more;
         while ((more = json_next_elem(&r)) > 0) {
-            if (json_enter_object(&r) < 0)
+            int sr = values ? read_stream_v1(&r, nz, values) : read_stream_legacy(&r, nz);
+            if (sr == STRATA_ETOOLARGE)
+                return norm_too_large(err, errlen);
+            if (sr < 0)
                 return fail(&r, err, errlen);
-            struct label *labels = NULL;
-            uint32_t n_labels = 0;
-            bool have_labels = false, checked = false, deferred = false;
-            const char *bad = NULL;
-            char msg[1024];
-            uint32_t si = 0;
-            /* "values" before "stream" is legal JSON: then it is read twice. */
-            struct json_reader saved;
-            struct slice k;
-            int kr;
-            while ((kr = json_next_key(&r, &b->arena, &k)) > 0) {
-                if (slice_eq_str(k, "stream")) {
-                    if (json_peek(&r) == JSON_NULL) {
-                        if (json_read_null(&r) < 0)
-                            return fail(&r, err, errlen);
-                    } else if (read_label_object(&r, b, &labels, &n_labels) < 0) {
-                        return fail(&r, err, errlen);
-                    }
-                    have_labels = true;
-                } else if (slice_eq_str(k, "values")) {
-                    if (!have_labels) {
-                        saved = r;
-                        deferred = true;
-                        if (json_skip(&r) < 0)
-                            return fail(&r, err, errlen);
-                        continue;
-                    }
-                    if (!checked) {
-                        bad = check_labels(b, labels, n_labels, msg, sizeof(msg));
-                        si = bad ? 0 : push_batch_stream(b, labels, n_labels);
-                        checked = true;
-                    }
-                    if (read_values(&r, b, si, !bad) < 0)
-                        return fail(&r, err, errlen);
-                } else if (json_skip(&r) < 0) {
-                    return fail(&r, err, errlen);
-                }
-            }
-            if (kr < 0)
-                return fail(&r, err, errlen);
-            if (!checked) {
-                bad = check_labels(b, labels, n_labels, msg, sizeof(msg));
-                si = bad || !deferred ? 0 : push_batch_stream(b, labels, n_labels);
-            }
-            if (bad)
-                push_result_error(res, b, STRATA_EINVAL, "%s", bad);
-            if (deferred && read_values(&saved, b, si, !bad) < 0)
-                return fail(&saved, err, errlen);
         }
         if (more < 0)
             return fail(&r, err, errlen);
@@ -209,4 +295,20 @@ int loki_json_decode(struct slice body, struct push_batch *b, struct push_result
     if (rc < 0 || json_finish(&r) < 0)
         return fail(&r, err, errlen);
     return 0;
+}
+
+int loki_json_decode(struct slice body, struct normalizer *nz, char *err, size_t errlen)
+{
+    return decode(body, nz, read_values_v1, err, errlen);
+}
+
+int loki_json_decode_legacy(struct slice body, struct normalizer *nz, char *err, size_t errlen)
+{
+    return decode(body, nz, NULL, err, errlen);
+}
+
+int loki_json_decode_values(struct slice body, struct normalizer *nz, loki_json_values_fn values,
+                            char *err, size_t errlen)
+{
+    return decode(body, nz, values, err, errlen);
 }

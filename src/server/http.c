@@ -396,6 +396,9 @@ static const struct http_route *find_route(struct http_server *s, const char *pa
         if (!match)
             continue;
         if (method_listed(rt->methods, method) || !strcmp(method, "OPTIONS")) {
+            /* A known API path with the wrong method is a 405, not the dashboard's GET. */
+            if (path_match && !strcmp(rt->path, "/"))
+                break;
             *method_ok = true;
             return rt;
         }

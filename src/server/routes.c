@@ -13,10 +13,6 @@
         http_reply_text(req, 501, "%s %s is not implemented yet", req->method, req->path); \
     }
 
-NOT_YET(h_loki_push_legacy)
-NOT_YET(h_logthra_push)
-NOT_YET(h_logthra_health)
-NOT_YET(h_otlp_logs)
 NOT_YET(h_loki_query)
 NOT_YET(h_loki_labels)
 NOT_YET(h_loki_label_values)

@@ -10,6 +10,9 @@
 #include "core/version.h"
 #include "remote/clickhouse.h"
 #include "remote/s3.h"
+#include "ingest/ingest.h"
+#include "ingest/queue.h"
+#include "server/grpc.h"
 #include "server/handlers.h"
 #include "server/http.h"
 #include "server/tenant.h"
@@ -62,45 +65,52 @@ int server_run(const struct config *cfg)
     status_metrics_start(&srv);
 
     log_info("strata %s (%s) starting; data in %s", strata_version, strata_revision, cfg->data_dir);
+    int rc = 1;
+    struct tier *clickhouse = NULL;
     char err[1024];
     /* With a bucket configured (--store-config-path/--store-config), it must answer first. */
     if (s3_check_from_options(cfg, err, sizeof(err)) < 0) {
         log_error("s3: %s", err);
-        status_metrics_stop(&srv);
-        return 1;
+        goto out;
     }
     if (store_open(cfg, &srv.store, err, sizeof(err)) < 0) {
         log_error("store: %s", err);
-        status_metrics_stop(&srv);
-        return 1;
+        goto out;
     }
     /* ClickHouse (step one of its tier): checked at start, read as the chain's last link. */
-    struct tier *clickhouse = NULL;
     if (cfg->clickhouse_url && cfg->clickhouse_url[0]) {
         if (clickhouse_tier_open(cfg, &clickhouse, err, sizeof(err)) < 0) {
             log_error("clickhouse: %s", err);
-            store_close(srv.store);
-            status_metrics_stop(&srv);
-            return 1;
+            goto out;
         }
         clickhouse_chain_attach(store_chain(srv.store), clickhouse);
     }
-    srv.http = listen_http(&srv, cfg->http_listen_addr, server_routes);
-    if (!srv.http) {
-        clickhouse_chain_detach(store_chain(srv.store), clickhouse);
-        store_close(srv.store);
-        status_metrics_stop(&srv);
-        return 1;
+    srv.ingest = ingest_new(cfg, srv.store, err, sizeof(err));
+    if (!srv.ingest) {
+        log_error("ingest: %s", err);
+        goto out;
     }
+    srv.http = listen_http(&srv, cfg->http_listen_addr, server_routes);
+    if (!srv.http)
+        goto out;
     if (cfg->web_listen_addr && cfg->web_listen_addr[0]) {
         srv.web = listen_http(&srv, cfg->web_listen_addr, web_routes);
-        if (!srv.web) {
-            http_stop(srv.http, 0);
-            clickhouse_chain_detach(store_chain(srv.store), clickhouse);
-            store_close(srv.store);
-            status_metrics_stop(&srv);
-            return 1;
+        if (!srv.web)
+            goto out;
+    }
+    if (cfg->grpc_listen_addr && cfg->grpc_listen_addr[0]) {
+        srv.grpc = rpc_server_start(cfg, srv.ingest, err, sizeof(err));
+        if (!srv.grpc) {
+            log_error("grpc: %s", err);
+            goto out;
         }
+        log_info("grpc: listening on %s (port %d)", cfg->grpc_listen_addr,
+                 rpc_server_port(srv.grpc));
+    }
+    if (cfg->queue_config_path && cfg->queue_config_path[0] &&
+        queue_start(cfg->queue_config_path, srv.ingest, &srv.queue, err, sizeof(err)) < 0) {
+        log_error("queue: %s", err);
+        goto out;
     }
     srv.ready = 1;
     log_info("ready");
@@ -108,12 +118,21 @@ int server_run(const struct config *cfg)
     int sig = 0;
     sigwait(&set, &sig);
     log_info("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    rc = 0;
+out:
+    /* One way down, in reverse order; every stop/free takes NULL. */
     srv.ready = 0;
-    http_stop(srv.web, cfg->server_shutdown_timeout);
-    http_stop(srv.http, cfg->server_shutdown_timeout);
-    clickhouse_chain_detach(store_chain(srv.store), clickhouse);
+    int64_t grace = rc == 0 ? cfg->server_shutdown_timeout : 0;
+    queue_stop(srv.queue);
+    rpc_server_stop(srv.grpc, grace);
+    http_stop(srv.web, grace);
+    http_stop(srv.http, grace);
+    if (clickhouse)
+        clickhouse_chain_detach(store_chain(srv.store), clickhouse);
+    ingest_free(srv.ingest);
     store_close(srv.store);
     status_metrics_stop(&srv);
-    log_info("stopped");
-    return 0;
+    if (rc == 0)
+        log_info("stopped");
+    return rc;
 }

@@ -17,6 +17,9 @@
 #include "store/store.h"
 
 struct http_server;
+struct ingest;
+struct rpc_server;
+struct queue_consumers;
 
 struct server {
     const struct config *cfg;
@@ -26,6 +29,9 @@ struct server {
     int64_t start_ns;
     volatile int ready;
     struct metric *ingested_entries, *ingested_bytes;
+    struct ingest *ingest;         /* the shared write path (ingest/ingest.h) */
+    struct rpc_server *grpc;       /* --grpc-listen-addr, NULL when disabled */
+    struct queue_consumers *queue; /* --queue-config-path, NULL when not set */
 };
 
 /* Register and unregister the process and build-info metrics (api_status.c). */

@@ -1,19 +1,12 @@
-/* Fuzz target: the Loki JSON push decoder (untrusted request bodies). */
-#include <stdint.h>
-#include <stdlib.h>
-
+/* Fuzz target: the Loki JSON push decoders, v1 and legacy (untrusted request bodies). */
+#include "fuzz_ingest.h"
 #include "ingest/loki_json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct push_batch b;
-    struct push_result r;
-    char err[512];
-    push_batch_init(&b, "fuzz");
-    push_result_init(&r);
-    loki_json_decode((struct slice){(const char *)data, size}, &b, &r, err, sizeof(err));
-    push_batch_release(&b);
+    fuzz_decode(loki_json_decode, data, size);
+    fuzz_decode(loki_json_decode_legacy, data, size);
     return 0;
 }

@@ -100,7 +100,11 @@ class Server:
         self.name = name
         self.data_dir = data_dir or env.tmpdir(name + "-data")
         self.port = port or free_port()
+        # gRPC listens by default (127.0.0.1:9095): give every server a free port of its own;
+        # a later --grpc-listen-addr in args wins.
+        self.grpc_port = free_port()
         self.args = ["--http-listen-addr=127.0.0.1:%d" % self.port,
+                     "--grpc-listen-addr=127.0.0.1:%d" % self.grpc_port,
                      "--data-dir=%s" % self.data_dir] + list(args)
         self.log_path = os.path.join(env.scratch, "%s-%d.log" % (name, self.port))
         self.proc = None

@@ -40,7 +40,10 @@ def test_push_then_query_range_two_tenants(env):
         body = r.json()
         eq(body["status"], "success", "status")
         eq(body["data"]["resultType"], "streams", "resultType")
-        eq(body["data"]["result"], [{"stream": {"app": "x", "env": "prod"},
+        # Loki's distributor adds service_name (label) and detected_level (metadata, shown
+        # as a label without categorize-labels).
+        eq(body["data"]["result"], [{"stream": {"app": "x", "env": "prod", "service_name": "x",
+                                                "detected_level": "unknown"},
                                      "values": [[str(t), line]]}], "tenant %s result" % tenant)
         # Key order: resultType before result, stats after result.
         keys = list(json.loads(r.body)["data"].keys())
@@ -91,14 +94,18 @@ def test_categorize_labels_encoding(env):
     d = r.json()["data"]
     eq(list(d.keys())[:2], ["resultType", "encodingFlags"], "encodingFlags after resultType")
     eq(d["encodingFlags"], ["categorize-labels"], "flags")
-    eq(d["result"], [{"stream": {"app": "cat"},
-                      "values": [[str(ts), "with meta", {"structuredMetadata": {"trace_id": "t1"}}],
-                                 [str(ts + 1), "plain", {}]]}], "categorized result")
+    unknown = {"detected_level": "unknown"}
+    eq(d["result"], [{"stream": {"app": "cat", "service_name": "cat"},
+                      "values": [[str(ts), "with meta",
+                                  {"structuredMetadata": dict(trace_id="t1", **unknown)}],
+                                 [str(ts + 1), "plain", {"structuredMetadata": unknown}]]}],
+       "categorized result")
     # Without the flag, metadata splits streams.
     r = s.query_range('{app="cat"}', ts - 10**9, ts + 10**9).json()["data"]["result"]
     streams = sorted((json.dumps(x["stream"], sort_keys=True), x["values"]) for x in r)
-    eq(streams, sorted([('{"app": "cat"}', [[str(ts + 1), "plain"]]),
-                        ('{"app": "cat", "trace_id": "t1"}', [[str(ts), "with meta"]])]),
+    base = '"app": "cat", "detected_level": "unknown", "service_name": "cat"'
+    eq(streams, sorted([('{%s}' % base, [[str(ts + 1), "plain"]]),
+                        ('{%s, "trace_id": "t1"}' % base, [[str(ts), "with meta"]])]),
        "metadata splits streams without the flag")
 
 
@@ -110,7 +117,8 @@ def test_bad_input_gets_clear_errors_and_server_keeps_serving(env):
          "error parsing JSON push request"),
         ("number timestamp", {"Content-Type": "application/json"},
          b'{"streams":[{"stream":{"a":"b"},"values":[[1,"x"]]}]}', 400, "timestamp"),
-        ("wrong content type", {"Content-Type": "text/csv"}, b"a,b", 415, "text/csv"),
+        # Every non-JSON type is a snappy-compressed protobuf PushRequest, as in Loki.
+        ("non-json content type", {"Content-Type": "text/csv"}, b"a,b", 400, "snappy"),
         ("no content type", {"Content-Type": ""}, b"{}", 400, "no media type"),
         ("bad encoding", {"Content-Type": "application/json", "Content-Encoding": "br"}, b"{}",
          400, 'Content-Encoding "br" not supported'),

@@ -1,0 +1,411 @@
+#include "server/grpc.h"
+
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/slice.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "ingest/ingest.h"
+#include "ingest/logsgo.h"
+#include "ingest/logthra.h"
+#include "ingest/loki_proto.h"
+#include "ingest/otlp.h"
+#include "ingest/pbwire.h"
+#include "server/tenant.h"
+
+enum method { M_UPLOAD_LOG, M_UPLOAD_LOGS, M_LOKI_PUSH, M_OTLP_EXPORT, M_LOGTHRA_PUSH, M_COUNT };
+
+static const char *const method_paths[M_COUNT] = {
+    "/logapi.LogIngestor/UploadLog",
+    "/logapi.LogIngestor/UploadLogs",
+    "/logproto.Pusher/Push",
+    "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+    "/proto.IngesterService/PushToIngester",
+};
+
+enum call_state { CALL_WAITING, CALL_SENDING, CALL_RETIRED };
+
+/* One slot: a requested call, then its reply; reused for the next call of the same method. */
+struct call {
+    struct rpc_server *srv;
+    enum method method;
+    enum call_state state;
+    grpc_call *call;
+    gpr_timespec deadline;
+    grpc_metadata_array md;
+    grpc_byte_buffer *payload;
+    grpc_byte_buffer *reply;
+    grpc_slice details;
+    int cancelled;
+};
+
+struct rpc_server {
+    grpc_server *server;
+    grpc_completion_queue *cq;
+    void *registered[M_COUNT];
+    struct ingest *in;
+    int port;
+    pthread_t *threads;
+    int n_threads;
+    struct call *calls;
+    int n_calls;
+    int shutdown_tag; /* its address is the tag of the server's shutdown notice */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool shutdown_done;
+    struct metric_family *m_calls;
+};
+
+/* ---- replies ---- */
+
+static void set_reply(struct call *c, const struct buf *msg)
+{
+    grpc_slice s = grpc_slice_from_copied_buffer(msg->ptr ? msg->ptr : "", msg->len);
+    c->reply = grpc_raw_byte_buffer_create(&s, 1);
+    grpc_slice_unref(s);
+}
+
+static void send_reply(struct call *c, grpc_status_code code, const char *details)
+{
+    char cs[8];
+    snprintf(cs, sizeof(cs), "%d", (int)code);
+    metric_inc(metric_get(c->srv->m_calls, method_paths[c->method], cs), 1);
+    c->details = grpc_slice_from_copied_string(details ? details : "");
+    grpc_op ops[4];
+    memset(ops, 0, sizeof(ops));
+    size_t n = 0;
+    ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[n++].data.send_initial_metadata.count = 0;
+    ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
+    if (code == GRPC_STATUS_OK && c->reply) {
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n++].data.send_message.send_message = c->reply;
+    }
+    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[n].data.send_status_from_server.trailing_metadata_count = 0;
+    ops[n].data.send_status_from_server.status = code;
+    ops[n++].data.send_status_from_server.status_details = &c->details;
+    c->state = CALL_SENDING;
+    grpc_call_error e = grpc_call_start_batch(c->call, ops, n, c, NULL);
+    if (e != GRPC_CALL_OK) {
+        /* The slot would never come back: treat the batch as done. */
+        log_error("grpc: %s: cannot send the reply (call error %d)", method_paths[c->method], e);
+        c->state = CALL_RETIRED;
+    }
+}
+
+/* ---- handling a call ---- */
+
+static const char *metadata(const grpc_metadata_array *md, const char *key, char *out, size_t cap)
+{
+    for (size_t i = 0; i < md->count; i++) {
+        const grpc_slice *k = &md->metadata[i].key;
+        if (GRPC_SLICE_LENGTH(*k) == strlen(key) &&
+            !memcmp(GRPC_SLICE_START_PTR(*k), key, strlen(key))) {
+            size_t n = GRPC_SLICE_LENGTH(md->metadata[i].value);
+            if (n >= cap)
+                n = cap - 1;
+            memcpy(out, GRPC_SLICE_START_PTR(md->metadata[i].value), n);
+            out[n] = '\0';
+            return out;
+        }
+    }
+    return NULL;
+}
+
+/* The gRPC status for a finished push; details written to msg. */
+static grpc_status_code push_status(int rc, const struct push_batch *b,
+                                    const struct push_result *res, uint64_t wanted, char *msg,
+                                    size_t cap)
+{
+    msg[0] = '\0';
+    if (rc < 0) {
+        snprintf(msg, cap, "%s",
+                 rc == STRATA_ERATE && res->error ? res->error : strata_strerror(rc));
+        return (grpc_status_code)strata_grpc_status(rc);
+    }
+    if (res->n_rejected) {
+        const struct push_rejection *last = &res->rejected[res->n_rejected - 1];
+        snprintf(msg, cap, "user '%s', total ignored: %u out of %llu; last reason: %s", b->tenant,
+                 res->n_rejected, (unsigned long long)wanted, last->reason);
+        return (grpc_status_code)strata_grpc_status(last->rc);
+    }
+    if (res->error) {
+        snprintf(msg, cap, "%s", res->error);
+        return (grpc_status_code)strata_grpc_status(res->error_rc);
+    }
+    return GRPC_STATUS_OK;
+}
+
+static void handle(struct call *c)
+{
+    struct rpc_server *srv = c->srv;
+    grpc_slice whole = grpc_empty_slice();
+    if (c->payload) {
+        grpc_byte_buffer_reader rd;
+        if (grpc_byte_buffer_reader_init(&rd, c->payload)) {
+            whole = grpc_byte_buffer_reader_readall(&rd);
+            grpc_byte_buffer_reader_destroy(&rd);
+        }
+    }
+    struct slice msg = {(const char *)GRPC_SLICE_START_PTR(whole), GRPC_SLICE_LENGTH(whole)};
+    if (!msg.ptr)
+        msg.ptr = "";
+    char tenant[TENANT_MAX + 64];
+    const char *t = metadata(&c->md, "x-scope-orgid", tenant, sizeof(tenant));
+    if (c->method == M_LOGTHRA_PUSH) {
+        struct slice tid;
+        if (logthra_proto_tenant(msg, &tid) == 0 && tid.len && tid.len < sizeof(tenant)) {
+            memcpy(tenant, tid.ptr, tid.len);
+            tenant[tid.len] = '\0';
+            t = tenant;
+        }
+    }
+    if (!t || !t[0])
+        t = DEFAULT_TENANT;
+    char details[2048];
+    if (!tenant_valid(t, strlen(t))) {
+        snprintf(details, sizeof(details),
+                 "invalid tenant \"%.64s\": use 1 to %d of a-z A-Z 0-9 ! - _ . * ' ( ), not \".\" "
+                 "or \"..\"",
+                 t, TENANT_MAX);
+        send_reply(c, GRPC_STATUS_INVALID_ARGUMENT, details);
+        grpc_slice_unref(whole);
+        return;
+    }
+    struct push_batch b;
+    struct push_result res;
+    struct normalizer nz;
+    ingest_begin(srv->in, t, msg.len, &b, &res, &nz);
+    int rc;
+    switch (c->method) {
+    case M_UPLOAD_LOG: rc = logsgo_entry_decode(msg, &nz, details, sizeof(details)); break;
+    case M_UPLOAD_LOGS: rc = logsgo_batch_decode(msg, &nz, details, sizeof(details)); break;
+    case M_LOKI_PUSH: rc = loki_proto_decode(msg, &nz, details, sizeof(details)); break;
+    case M_OTLP_EXPORT: rc = otlp_proto_decode(msg, &nz, details, sizeof(details)); break;
+    default: rc = logthra_proto_decode(msg, &nz, details, sizeof(details)); break;
+    }
+    if (rc < 0) {
+        send_reply(c, (grpc_status_code)strata_grpc_status(rc), details);
+        push_batch_release(&b);
+        grpc_slice_unref(whole);
+        return;
+    }
+    uint64_t wanted = b.n_entries + res.n_invalid;
+    rc = ingest_push(srv->in, &b, &res);
+    grpc_status_code code = push_status(rc, &b, &res, wanted, details, sizeof(details));
+    struct buf out;
+    buf_init(&out, 1u << 20);
+    int wrc = 0;
+    if (c->method == M_OTLP_EXPORT && rc == 0 && res.accepted &&
+        (res.n_invalid || res.n_rejected)) {
+        /* Some records were stored: a partial success, not an error. */
+        struct buf ps;
+        buf_init(&ps, 1u << 20);
+        wrc = pb_put_varint_field(&ps, 1, res.n_invalid + res.n_rejected);
+        if (!wrc)
+            wrc = pb_put_bytes_field(&ps, 2, details, strlen(details));
+        if (!wrc)
+            wrc = pb_put_bytes_field(&out, 1, ps.ptr, ps.len);
+        buf_release(&ps);
+        code = GRPC_STATUS_OK;
+        details[0] = '\0';
+    } else if (code == GRPC_STATUS_OK) {
+        if (c->method == M_UPLOAD_LOG || c->method == M_UPLOAD_LOGS)
+            wrc = pb_put_varint_field(&out, 1, 1); /* UploadResponse{success: true} */
+        else if (c->method == M_LOGTHRA_PUSH)
+            wrc = pb_put_bytes_field(&out, 1, "accepted", 8);
+    }
+    (void)wrc;
+    if (code == GRPC_STATUS_OK)
+        set_reply(c, &out);
+    buf_release(&out);
+    send_reply(c, code, details);
+    push_batch_release(&b);
+    grpc_slice_unref(whole);
+}
+
+/* ---- slots ---- */
+
+static void request_call(struct call *c)
+{
+    c->call = NULL;
+    c->payload = NULL;
+    c->reply = NULL;
+    c->cancelled = 0;
+    c->details = grpc_empty_slice();
+    grpc_metadata_array_init(&c->md);
+    c->state = CALL_WAITING;
+    grpc_call_error e = grpc_server_request_registered_call(
+        c->srv->server, c->srv->registered[c->method], &c->call, &c->deadline, &c->md, &c->payload,
+        c->srv->cq, c->srv->cq, c);
+    if (e != GRPC_CALL_OK) {
+        log_error("grpc: cannot request a call for %s (call error %d)", method_paths[c->method], e);
+        grpc_metadata_array_destroy(&c->md);
+        c->state = CALL_RETIRED;
+    }
+}
+
+static void finish_call(struct call *c)
+{
+    if (c->call)
+        grpc_call_unref(c->call);
+    if (c->payload)
+        grpc_byte_buffer_destroy(c->payload);
+    if (c->reply)
+        grpc_byte_buffer_destroy(c->reply);
+    grpc_slice_unref(c->details);
+    grpc_metadata_array_destroy(&c->md);
+    c->call = NULL;
+    c->payload = c->reply = NULL;
+}
+
+static void *worker(void *arg)
+{
+    struct rpc_server *srv = arg;
+    for (;;) {
+        grpc_event ev =
+            grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            break;
+        if (ev.type != GRPC_OP_COMPLETE)
+            continue;
+        if (ev.tag == &srv->shutdown_tag) {
+            pthread_mutex_lock(&srv->lock);
+            srv->shutdown_done = true;
+            pthread_cond_broadcast(&srv->cond);
+            pthread_mutex_unlock(&srv->lock);
+            continue;
+        }
+        struct call *c = ev.tag;
+        if (c->state == CALL_WAITING) {
+            if (!ev.success) {
+                /* The server is shutting down: this slot is done. */
+                finish_call(c);
+                c->state = CALL_RETIRED;
+                continue;
+            }
+            handle(c);
+            if (c->state == CALL_RETIRED)
+                finish_call(c);
+        } else if (c->state == CALL_SENDING) {
+            finish_call(c);
+            request_call(c); /* fails (and retires) once shutdown has begun */
+        }
+    }
+    return NULL;
+}
+
+/* ---- lifecycle ---- */
+
+struct rpc_server *rpc_server_start(const struct config *cfg, struct ingest *in, char *err,
+                                    size_t errlen)
+{
+    grpc_init();
+    struct rpc_server *s = xcalloc(1, sizeof(*s));
+    s->in = in;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->cond, NULL);
+    s->m_calls = metrics_family(METRIC_COUNTER, "strata_grpc_requests_total",
+                                "gRPC calls by method and status code.", "method,code");
+    grpc_arg args[2];
+    memset(args, 0, sizeof(args));
+    args[0].type = GRPC_ARG_INTEGER;
+    args[0].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    int64_t maxmsg = cfg->grpc_max_recv_msg_size;
+    args[0].value.integer = maxmsg > INT32_MAX ? INT32_MAX : (int)maxmsg;
+    /* Never share a port with another process silently (gRPC sets SO_REUSEPORT by default). */
+    args[1].type = GRPC_ARG_INTEGER;
+    args[1].key = (char *)GRPC_ARG_ALLOW_REUSEPORT;
+    args[1].value.integer = 0;
+    grpc_channel_args cargs = {2, args};
+    s->server = grpc_server_create(&cargs, NULL);
+    s->cq = grpc_completion_queue_create_for_next(NULL);
+    grpc_server_register_completion_queue(s->server, s->cq, NULL);
+    for (int m = 0; m < M_COUNT; m++)
+        s->registered[m] = grpc_server_register_method(
+            s->server, method_paths[m], NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    s->port = grpc_server_add_http2_port(s->server, cfg->grpc_listen_addr, creds);
+    grpc_server_credentials_release(creds);
+    if (s->port <= 0) {
+        snprintf(err, errlen, "cannot listen on %s (address in use or invalid)",
+                 cfg->grpc_listen_addr);
+        grpc_server_destroy(s->server);
+        grpc_completion_queue_shutdown(s->cq);
+        while (grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+               GRPC_QUEUE_SHUTDOWN)
+            ;
+        grpc_completion_queue_destroy(s->cq);
+        pthread_mutex_destroy(&s->lock);
+        pthread_cond_destroy(&s->cond);
+        free(s);
+        grpc_shutdown_blocking();
+        return NULL;
+    }
+    grpc_server_start(s->server);
+    s->n_threads = cfg->grpc_workers > 0 ? (int)cfg->grpc_workers : 8;
+    s->n_calls = s->n_threads * M_COUNT;
+    s->calls = xcalloc((size_t)s->n_calls, sizeof(*s->calls));
+    for (int i = 0; i < s->n_calls; i++) {
+        s->calls[i].srv = s;
+        s->calls[i].method = (enum method)(i % M_COUNT);
+        request_call(&s->calls[i]);
+    }
+    s->threads = xcalloc((size_t)s->n_threads, sizeof(*s->threads));
+    for (int i = 0; i < s->n_threads; i++)
+        pthread_create(&s->threads[i], NULL, worker, s);
+    return s;
+}
+
+int rpc_server_port(const struct rpc_server *s)
+{
+    return s->port;
+}
+
+static bool wait_shutdown(struct rpc_server *s, int64_t timeout_ns)
+{
+    int64_t deadline = clock_now_ns() + timeout_ns;
+    struct timespec ts = {(time_t)(deadline / NS_PER_SEC), (long)(deadline % NS_PER_SEC)};
+    pthread_mutex_lock(&s->lock);
+    while (!s->shutdown_done)
+        if (pthread_cond_timedwait(&s->cond, &s->lock, &ts) != 0)
+            break;
+    bool done = s->shutdown_done;
+    pthread_mutex_unlock(&s->lock);
+    return done;
+}
+
+void rpc_server_stop(struct rpc_server *s, int64_t timeout_ns)
+{
+    if (!s)
+        return;
+    grpc_server_shutdown_and_notify(s->server, s->cq, &s->shutdown_tag);
+    if (!wait_shutdown(s, timeout_ns)) {
+        log_warn("grpc: calls still running after the shutdown timeout: cancelling them");
+        grpc_server_cancel_all_calls(s->server);
+        wait_shutdown(s, 30 * NS_PER_SEC);
+    }
+    grpc_server_destroy(s->server);
+    grpc_completion_queue_shutdown(s->cq);
+    for (int i = 0; i < s->n_threads; i++)
+        pthread_join(s->threads[i], NULL);
+    grpc_completion_queue_destroy(s->cq);
+    free(s->threads);
+    free(s->calls);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->cond);
+    free(s);
+    grpc_shutdown_blocking();
+}

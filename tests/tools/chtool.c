@@ -159,6 +159,8 @@ static int load_batch(const char *path, struct push_batch *b, struct buf *body)
         struct tenant_limits lim;
         memset(&lim, 0, sizeof(lim));
         lim.allow_structured_metadata = true;
+        lim.max_label_names_per_series = 1000;
+        lim.max_label_name_length = lim.max_label_value_length = 1 << 20;
         struct normalizer nz;
         norm_init(&nz, &lim, clock_now_ns(), b, &res);
         char err[512];

@@ -10,6 +10,7 @@
 #include "core/version.h"
 #include "server/handlers.h"
 #include "server/http.h"
+#include "server/query_api.h"
 #include "server/tenant.h"
 
 static struct http_server *listen_http(struct server *srv, const char *addr,
@@ -88,6 +89,7 @@ int server_run(const struct config *cfg)
     sigwait(&set, &sig);
     log_info("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     srv.ready = 0;
+    tail_shutdown();
     http_stop(srv.web, cfg->server_shutdown_timeout);
     http_stop(srv.http, cfg->server_shutdown_timeout);
     store_close(srv.store);

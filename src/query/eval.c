@@ -163,8 +163,9 @@ static int eval_vecagg(struct ectx *c, const struct expr *e, struct matrix *out)
     if (rc)
         return rc;
     if (in.scalar) {
-        snprintf(c->err, c->errlen, "parse error : expected type vector in aggregation "
-                                    "expression, got scalar");
+        snprintf(c->err, c->errlen,
+                 "parse error : expected type vector in aggregation "
+                 "expression, got scalar");
         return STRATA_EPARSE;
     }
     if (e->vop == VEC_SORT || e->vop == VEC_SORT_DESC) {
@@ -253,8 +254,8 @@ static int eval_vecagg(struct ectx *c, const struct expr *e, struct matrix *out)
             case VEC_AVG:
                 if (a->count == 1) {
                     a->mean = v;
-                } else if (isinf(a->mean) && ((isinf(v) && (a->mean > 0) == (v > 0)) ||
-                                              (!isinf(v) && !isnan(v)))) {
+                } else if (isinf(a->mean) &&
+                           ((isinf(v) && (a->mean > 0) == (v > 0)) || (!isinf(v) && !isnan(v)))) {
                     /* the mean stays infinite */
                 } else {
                     a->mean += v / n - a->mean / n;
@@ -591,7 +592,8 @@ static int eval_label_replace(struct ectx *c, const struct expr *e, struct matri
                             e->replacement.ptr[j] == '_'))
                         j++;
                     struct slice name = {e->replacement.ptr + st, j - st};
-                    if (name.len && (!brace || (j < e->replacement.len && e->replacement.ptr[j] == '}'))) {
+                    if (name.len &&
+                        (!brace || (j < e->replacement.len && e->replacement.ptr[j] == '}'))) {
                         int g = -1;
                         if (name.ptr[0] >= '0' && name.ptr[0] <= '9') {
                             g = 0;
@@ -683,8 +685,9 @@ int eval_metric_query(struct tier *chain, const struct metric_query *q, struct a
         span = 0;
     uint64_t n_steps = (uint64_t)(span / step) + 1;
     if (n_steps > 11001) {
-        snprintf(err, errlen, "exceeded maximum resolution of 11,000 points per time series. "
-                              "Try increasing the value of the step parameter");
+        snprintf(err, errlen,
+                 "exceeded maximum resolution of 11,000 points per time series. "
+                 "Try increasing the value of the step parameter");
         return STRATA_ELIMIT;
     }
     struct ectx c = {

@@ -20,7 +20,7 @@ enum result_order { ORDER_LABELS, ORDER_VALUE_ASC, ORDER_VALUE_DESC };
 
 struct metric_query {
     const char *tenant;
-    const struct plan *plan; /* plan_is_metric */
+    const struct plan *plan;  /* plan_is_metric */
     int64_t start, end, step; /* ns; an instant query has start == end */
     struct query_limits lim;
 };

@@ -33,16 +33,16 @@ enum tok {
     T_LPAREN,
     T_RPAREN,
     T_COMMA,
-    T_EQ,    /* = */
-    T_NEQ,   /* != */
-    T_RE,    /* =~ */
-    T_NRE,   /* !~ */
-    T_PIPE_EXACT, /* |= */
-    T_PIPE_MATCH, /* |~ */
+    T_EQ,           /* = */
+    T_NEQ,          /* != */
+    T_RE,           /* =~ */
+    T_NRE,          /* !~ */
+    T_PIPE_EXACT,   /* |= */
+    T_PIPE_MATCH,   /* |~ */
     T_PIPE_PATTERN, /* |> */
     T_NPATTERN,     /* !> */
-    T_PIPE,  /* | */
-    T_CMP_EQ, /* == */
+    T_PIPE,         /* | */
+    T_CMP_EQ,       /* == */
     T_GT,
     T_GTE,
     T_LT,
@@ -62,11 +62,13 @@ enum tok {
     T_FLAG, /* --strict, --keep-empty */
 };
 
-static const char *const tok_names[] = {
-    "$end",  "error", "{",  "}",       "(",      ")",      ",",         "=",          "!=",
-    "=~",    "!~",    "|=", "|~",      "|>",     "!>",     "|",         "==",         ">",
-    ">=",    "<",     "<=", "+",       "-",      "*",      "/",         "%",          "^",
-    "STRING", "NUMBER", "DURATION", "BYTES", "RANGE", "IDENTIFIER", "PARSER_FLAG"};
+static const char *const tok_names[] = {"$end",  "error", "{",          "}",          "(",
+                                        ")",     ",",     "=",          "!=",         "=~",
+                                        "!~",    "|=",    "|~",         "|>",         "!>",
+                                        "|",     "==",    ">",          ">=",         "<",
+                                        "<=",    "+",     "-",          "*",          "/",
+                                        "%",     "^",     "STRING",     "NUMBER",     "DURATION",
+                                        "BYTES", "RANGE", "IDENTIFIER", "PARSER_FLAG"};
 
 struct token {
     enum tok t;
@@ -120,8 +122,7 @@ __attribute__((format(printf, 3, 4))) static void perr_at(struct parser *p, size
 }
 
 /* A semantic error without a position: "parse error : ..." (Loki's form). */
-__attribute__((format(printf, 2, 3))) static void perr_plain(struct parser *p, const char *fmt,
-                                                             ...)
+__attribute__((format(printf, 2, 3))) static void perr_plain(struct parser *p, const char *fmt, ...)
 {
     if (p->failed)
         return;
@@ -165,7 +166,7 @@ static bool ident_char(char c)
 
 static bool bytes_unit(struct slice u)
 {
-    static const char *const units[] = {"b",  "kb",  "kib", "mb",  "mib", "gb",  "gib",
+    static const char *const units[] = {"b",  "kb",  "kib", "mb",  "mib", "gb", "gib",
                                         "tb", "tib", "pb",  "pib", "eb",  "eib"};
     if (u.len == 0 || u.len > 3)
         return false;
@@ -290,8 +291,7 @@ static void next(struct parser *p)
         }
         struct slice inner = slice_trim((struct slice){s + i + 1, (size_t)(close - s - i - 1)});
         int64_t ns;
-        if (clock_parse_prom_duration(inner, &ns) < 0 &&
-            clock_parse_go_duration(inner, &ns) < 0) {
+        if (clock_parse_prom_duration(inner, &ns) < 0 && clock_parse_go_duration(inner, &ns) < 0) {
             t.t = T_ERROR;
             perr_at(p, i, "syntax error: invalid range \"%.*s\": not a duration", (int)inner.len,
                     inner.ptr);
@@ -459,8 +459,7 @@ static bool parse_selector(struct parser *p, struct selector *sel)
         struct slice name = p->tok.text;
         size_t npos = p->tok.pos;
         if (memchr(name.ptr, '.', name.len) || memchr(name.ptr, ':', name.len)) {
-            perr_at(p, npos, "syntax error: invalid label name \"%.*s\"", (int)name.len,
-                    name.ptr);
+            perr_at(p, npos, "syntax error: invalid label name \"%.*s\"", (int)name.len, name.ptr);
             return false;
         }
         next(p);
@@ -611,8 +610,8 @@ static bool json_path_parse(struct parser *p, struct extraction *ex, size_t pos)
     size_t i = 0;
     while (i < e.len) {
         if (n == cap) {
-            ex->path = arena_realloc(p->a, ex->path, cap * sizeof(*ex->path),
-                                     2 * cap * sizeof(*ex->path));
+            ex->path =
+                arena_realloc(p->a, ex->path, cap * sizeof(*ex->path), 2 * cap * sizeof(*ex->path));
             ex->index = arena_realloc(p->a, ex->index, cap * sizeof(*ex->index),
                                       2 * cap * sizeof(*ex->index));
             cap *= 2;
@@ -778,8 +777,9 @@ static struct label_filter *parse_lf_primary(struct parser *p)
             }
         }
         if (!cmp_from_tok(optok, &f->cmp)) {
-            perr_at(p, oppos, "syntax error: unexpected %s, expecting == or != or > or >= or < "
-                              "or <=",
+            perr_at(p, oppos,
+                    "syntax error: unexpected %s, expecting == or != or > or >= or < "
+                    "or <=",
                     tok_names[optok]);
             return NULL;
         }
@@ -905,8 +905,8 @@ static bool parse_names(struct parser *p, struct stage *st)
         }
         if (st->n_names == cap) {
             uint32_t nc = cap ? cap * 2 : 4;
-            st->names = arena_realloc(p->a, st->names, cap * sizeof(*st->names),
-                                      nc * sizeof(*st->names));
+            st->names =
+                arena_realloc(p->a, st->names, cap * sizeof(*st->names), nc * sizeof(*st->names));
             cap = nc;
         }
         st->names[st->n_names++] = it;
@@ -928,13 +928,12 @@ struct unwrap_info {
 static bool parse_pipe_stage(struct parser *p, struct stage_list *l, struct unwrap_info *uw,
                              size_t start)
 {
-    if (p->tok.t == T_LPAREN || (p->tok.t == T_IDENT && !is_ident(p, "json") &&
-                                 !is_ident(p, "logfmt") && !is_ident(p, "regexp") &&
-                                 !is_ident(p, "pattern") && !is_ident(p, "unpack") &&
-                                 !is_ident(p, "line_format") && !is_ident(p, "label_format") &&
-                                 !is_ident(p, "drop") && !is_ident(p, "keep") &&
-                                 !is_ident(p, "decolorize") && !is_ident(p, "unwrap") &&
-                                 !is_ident(p, "distinct"))) {
+    if (p->tok.t == T_LPAREN ||
+        (p->tok.t == T_IDENT && !is_ident(p, "json") && !is_ident(p, "logfmt") &&
+         !is_ident(p, "regexp") && !is_ident(p, "pattern") && !is_ident(p, "unpack") &&
+         !is_ident(p, "line_format") && !is_ident(p, "label_format") && !is_ident(p, "drop") &&
+         !is_ident(p, "keep") && !is_ident(p, "decolorize") && !is_ident(p, "unwrap") &&
+         !is_ident(p, "distinct"))) {
         struct stage *st = stage_add(p, l, STAGE_LABEL_FILTER, start);
         st->filter = parse_lf_or(p);
         if (!st->filter)
@@ -1019,8 +1018,7 @@ static bool parse_pipe_stage(struct parser *p, struct stage_list *l, struct unwr
         uint32_t nn = pattern_names(st->pat, &names);
         for (uint32_t i = 0; i < nn; i++)
             if (!label_name_valid(names[i])) {
-                perr_plain(p, "invalid capture label name '%.*s'", (int)names[i].len,
-                           names[i].ptr);
+                perr_plain(p, "invalid capture label name '%.*s'", (int)names[i].len, names[i].ptr);
                 return false;
             }
         next(p);
@@ -1080,8 +1078,8 @@ static bool parse_pipe_stage(struct parser *p, struct stage_list *l, struct unwr
                 }
             if (st->n_lfmt == cap) {
                 uint32_t nc = cap ? cap * 2 : 4;
-                st->lfmt = arena_realloc(p->a, st->lfmt, cap * sizeof(*st->lfmt),
-                                         nc * sizeof(*st->lfmt));
+                st->lfmt =
+                    arena_realloc(p->a, st->lfmt, cap * sizeof(*st->lfmt), nc * sizeof(*st->lfmt));
                 cap = nc;
             }
             st->lfmt[st->n_lfmt++] = it;
@@ -1152,8 +1150,9 @@ static bool parse_pipeline(struct parser *p, struct stage_list *l, struct unwrap
         case T_PIPE_PATTERN:
         case T_NPATTERN:
             if (uw && uw->present) {
-                perr_at(p, start, "syntax error: unexpected %s: only label filters may follow "
-                                  "unwrap",
+                perr_at(p, start,
+                        "syntax error: unexpected %s: only label filters may follow "
+                        "unwrap",
                         tok_names[p->tok.t]);
                 return false;
             }
@@ -1170,8 +1169,9 @@ static bool parse_pipeline(struct parser *p, struct stage_list *l, struct unwrap
             if (!parse_pipe_stage(p, target, u, start))
                 return false;
             if (!uw && dummy.present) {
-                perr_at(p, start, "syntax error: unexpected unwrap: unwrap is only allowed in "
-                                  "a range aggregation");
+                perr_at(p, start,
+                        "syntax error: unexpected unwrap: unwrap is only allowed in "
+                        "a range aggregation");
                 return false;
             }
             if (had && target->n > before && target->v[target->n - 1].kind != STAGE_LABEL_FILTER) {
@@ -1232,8 +1232,8 @@ static bool parse_grouping(struct parser *p, struct grouping *g)
     while (p->tok.t == T_IDENT) {
         if (g->n == cap) {
             uint32_t nc = cap ? cap * 2 : 4;
-            g->names = arena_realloc(p->a, g->names, cap * sizeof(*g->names),
-                                     nc * sizeof(*g->names));
+            g->names =
+                arena_realloc(p->a, g->names, cap * sizeof(*g->names), nc * sizeof(*g->names));
             cap = nc;
         }
         g->names[g->n++] = p->tok.text;
@@ -1356,8 +1356,8 @@ static struct expr *parse_range_agg(struct parser *p, enum range_op op)
         perr_plain(p, "invalid aggregation %s without unwrap", range_op_name(op));
         return NULL;
     }
-    if (e->has_unwrap && (op == RANGE_COUNT || op == RANGE_BYTES || op == RANGE_BYTES_RATE ||
-                          op == RANGE_ABSENT)) {
+    if (e->has_unwrap &&
+        (op == RANGE_COUNT || op == RANGE_BYTES || op == RANGE_BYTES_RATE || op == RANGE_ABSENT)) {
         perr_plain(p, "invalid aggregation %s with unwrap", range_op_name(op));
         return NULL;
     }
@@ -1402,8 +1402,9 @@ static struct expr *parse_vec_agg(struct parser *p, enum vec_op op)
     if (!e->arg)
         return NULL;
     if (!is_metric(e->arg)) {
-        perr_plain(p, "invalid aggregation %s: a metric expression is required, not a log "
-                      "query",
+        perr_plain(p,
+                   "invalid aggregation %s: a metric expression is required, not a log "
+                   "query",
                    vec_op_name(op));
         return NULL;
     }
@@ -1648,8 +1649,9 @@ static struct expr *parse_expr(struct parser *p, int min_prec)
         if (!rhs)
             return NULL;
         if (!is_metric(lhs) || !is_metric(rhs)) {
-            perr_at(p, op_pos, "syntax error: unexpected %s: binary operations need metric "
-                               "expressions on both sides, not log queries",
+            perr_at(p, op_pos,
+                    "syntax error: unexpected %s: binary operations need metric "
+                    "expressions on both sides, not log queries",
                     bin_op_name(op));
             return NULL;
         }
@@ -1669,8 +1671,7 @@ static struct expr *parse_expr(struct parser *p, int min_prec)
     return p->failed ? NULL : lhs;
 }
 
-int plan_parse_logql(struct slice text, struct arena *a, struct plan *out, char *err,
-                     size_t errlen)
+int plan_parse_logql(struct slice text, struct arena *a, struct plan *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
     struct parser p = {.src = text, .a = a, .plan = out, .err = err, .errlen = errlen};
@@ -1693,4 +1694,3 @@ int plan_parse_logql(struct slice text, struct arena *a, struct plan *out, char 
     out->root = e;
     return 0;
 }
-

@@ -10,10 +10,20 @@
 #include "query/regex.h"
 
 #define MAX_BRANCHES 32
-#define MAX_ATOMS 64
+#define MAX_ATOMS    64
 
-enum ltok { L_EOF, L_EQ, L_AND, L_OR, L_LPAREN, L_RPAREN, L_STRING, L_IDENT, L_CONTAINS,
-            L_ILLEGAL };
+enum ltok {
+    L_EOF,
+    L_EQ,
+    L_AND,
+    L_OR,
+    L_LPAREN,
+    L_RPAREN,
+    L_STRING,
+    L_IDENT,
+    L_CONTAINS,
+    L_ILLEGAL
+};
 
 struct ltoken {
     enum ltok t;
@@ -149,8 +159,8 @@ static struct lnode *lfactor(struct lparser *p)
     if (p->tok.t == L_CONTAINS) {
         n->atom.contains = true;
     } else if (p->tok.t != L_EQ) {
-        lfail(p, "expected = or CONTAINS after \"%.*s\" at position %zu",
-              (int)n->atom.field.len, n->atom.field.ptr, p->tok.pos + 1);
+        lfail(p, "expected = or CONTAINS after \"%.*s\" at position %zu", (int)n->atom.field.len,
+              n->atom.field.ptr, p->tok.pos + 1);
         return NULL;
     }
     lnext(p);
@@ -329,10 +339,9 @@ int plan_parse_logsgoql(struct slice text, struct arena *a, struct plan *out, ch
                 name = SLICE_LIT("level");
             struct matcher *m = &br->sel.m[br->sel.n];
             char rerr[200];
-            int rc = at->contains
-                         ? matcher_init(m, MATCH_RE, name, contains_regex(a, at->value), rerr,
-                                        sizeof(rerr))
-                         : matcher_init(m, MATCH_EQ, name, at->value, rerr, sizeof(rerr));
+            int rc = at->contains ? matcher_init(m, MATCH_RE, name, contains_regex(a, at->value),
+                                                 rerr, sizeof(rerr))
+                                  : matcher_init(m, MATCH_EQ, name, at->value, rerr, sizeof(rerr));
             if (rc < 0) {
                 snprintf(err, errlen, "%s", rerr);
                 plan_release(out);

@@ -50,13 +50,13 @@ int pattern_compile(struct slice text, bool need_capture, struct pattern **out, 
     size_t n = text.len, i = 0, lit_start = 0;
     uint32_t cap = 8;
     pt->nodes = xmallocarray(cap, sizeof(*pt->nodes));
-#define PUSH(node_)                                                          \
-    do {                                                                     \
-        if (pt->n == cap) {                                                  \
-            cap *= 2;                                                        \
+#define PUSH(node_)                                                        \
+    do {                                                                   \
+        if (pt->n == cap) {                                                \
+            cap *= 2;                                                      \
             pt->nodes = xreallocarray(pt->nodes, cap, sizeof(*pt->nodes)); \
-        }                                                                    \
-        pt->nodes[pt->n++] = (node_);                                        \
+        }                                                                  \
+        pt->nodes[pt->n++] = (node_);                                      \
     } while (0)
     while (i < n) {
         size_t cl = p[i] == '<' ? capture_len(p, i, n) : 0;

@@ -190,8 +190,7 @@ bool pipe_get(struct pipe_state *ps, struct slice name, struct slice *value)
     /* parsed > meta > stream */
     int found = -1;
     for (uint32_t i = 0; i < ps->n_add; i++)
-        if (slice_eq(ps->add[i].name, name) &&
-            (found < 0 || ps->add[i].cat > ps->add[found].cat))
+        if (slice_eq(ps->add[i].name, name) && (found < 0 || ps->add[i].cat > ps->add[found].cat))
             found = (int)i;
     if (found >= 0) {
         *value = ps->add[found].value;
@@ -694,7 +693,8 @@ static void stage_json(struct pipe_state *ps, struct slice line)
     struct jscan j = {line.ptr, line.ptr + line.len, NULL, 0};
     jws(&j);
     if (j.p >= j.end || *j.p != '{') {
-        pipe_set_error(ps, "JSONParserErr", "Value looks like object, but can't find closing '}' symbol");
+        pipe_set_error(ps, "JSONParserErr",
+                       "Value looks like object, but can't find closing '}' symbol");
         return;
     }
     struct buf prefix;
@@ -1043,10 +1043,9 @@ static void stage_regexp(struct pipe_state *ps, const struct stage *st, struct s
             const char *name = regex_group_name(st->re, g);
             if (!name)
                 continue;
-            struct slice v = ov[2 * g] >= 0
-                                 ? (struct slice){line.ptr + ov[2 * g],
-                                                  (size_t)(ov[2 * g + 1] - ov[2 * g])}
-                                 : (struct slice){"", 0};
+            struct slice v = ov[2 * g] >= 0 ? (struct slice){line.ptr + ov[2 * g],
+                                                             (size_t)(ov[2 * g + 1] - ov[2 * g])}
+                                            : (struct slice){"", 0};
             pipe_set(ps, CAT_PARSED,
                      with_suffix(ps, label_key_sanitize(&ps->scratch, slice_from(name), true)), v);
         }
@@ -1133,8 +1132,8 @@ static bool env_get(void *ctx, struct slice name, struct slice *value)
     return pipe_get(ctx, name, value);
 }
 
-static struct slice run_template(struct pipe_state *ps, const struct template *t,
-                                 struct slice line, bool *ok)
+static struct slice run_template(struct pipe_state *ps, const struct template *t, struct slice line,
+                                 bool *ok)
 {
     struct slice constant;
     *ok = true;
@@ -1200,8 +1199,8 @@ static void stage_drop(struct pipe_state *ps, const struct stage *st)
 static void stage_keep(struct pipe_state *ps, const struct stage *st)
 {
     struct label *all;
-    uint32_t n = pipe_labels(ps, CAT_BIT(CAT_STREAM) | CAT_BIT(CAT_META) | CAT_BIT(CAT_PARSED),
-                             &all);
+    uint32_t n =
+        pipe_labels(ps, CAT_BIT(CAT_STREAM) | CAT_BIT(CAT_META) | CAT_BIT(CAT_PARSED), &all);
     /* pipe_labels' array is reused by the deletes below: copy the names first */
     struct slice *names = arena_alloc(&ps->scratch, (n ? n : 1) * sizeof(*names));
     for (uint32_t i = 0; i < n; i++)

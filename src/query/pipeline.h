@@ -28,7 +28,7 @@
 #include "query/plan.h"
 
 enum label_cat { CAT_STREAM = 0, CAT_META = 1, CAT_PARSED = 2 };
-#define CATS_ALL 7u
+#define CATS_ALL   7u
 #define CAT_BIT(c) (1u << (c))
 
 struct lb_entry {
@@ -46,8 +46,8 @@ struct pipe_state {
     uint32_t n_add, cap_add;
     struct slice err, err_details; /* __error__ and __error_details__ (len 0: none) */
     bool has_err, has_details;
-    bool touched;  /* private: labels differ from the base */
-    int64_t ts;    /* private: the current entry's time */
+    bool touched; /* private: labels differ from the base */
+    int64_t ts;   /* private: the current entry's time */
     struct slice line;
     struct buf tmp; /* private: template output */
     struct label *out;

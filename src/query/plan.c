@@ -40,13 +40,17 @@ void plan_release(struct plan *p)
 }
 
 static const char *const range_names[] = {
-    "count_over_time", "rate",          "rate_counter",       "bytes_over_time",
-    "bytes_rate",      "avg_over_time", "sum_over_time",      "min_over_time",
-    "max_over_time",   "stdvar_over_time", "stddev_over_time", "quantile_over_time",
-    "first_over_time", "last_over_time",   "absent_over_time",
+    "count_over_time",  "rate",
+    "rate_counter",     "bytes_over_time",
+    "bytes_rate",       "avg_over_time",
+    "sum_over_time",    "min_over_time",
+    "max_over_time",    "stdvar_over_time",
+    "stddev_over_time", "quantile_over_time",
+    "first_over_time",  "last_over_time",
+    "absent_over_time",
 };
 
-static const char *const vec_names[] = {"sum",    "avg",    "min",  "max",     "count",    "stddev",
+static const char *const vec_names[] = {"sum",    "avg",  "min",     "max",  "count",    "stddev",
                                         "stdvar", "topk", "bottomk", "sort", "sort_desc"};
 
 static const char *const bin_names[] = {"or", "and", "unless", "==", "!=", ">", ">=", "<",
@@ -184,8 +188,8 @@ int stage_format(struct buf *b, const struct stage *s)
         if (!rc && s->keep_empty)
             rc = buf_append_str(b, " --keep-empty");
         for (uint32_t i = 0; i < s->n_ex && !rc; i++) {
-            rc = buf_printf(b, "%s%.*s=", i ? ", " : " ", (int)s->ex[i].name.len,
-                            s->ex[i].name.ptr);
+            rc =
+                buf_printf(b, "%s%.*s=", i ? ", " : " ", (int)s->ex[i].name.len, s->ex[i].name.ptr);
             if (!rc)
                 rc = fmt_quoted(b, s->ex[i].expr);
         }
@@ -331,7 +335,7 @@ int expr_format(struct buf *b, const struct expr *e)
                 rc = buf_append_str(b, ") ");
             if (!rc && e->match.card != CARD_ONE_TO_ONE) {
                 rc = buf_append_str(b, e->match.card == CARD_MANY_TO_ONE ? "group_left ("
-                                                                          : "group_right (");
+                                                                         : "group_right (");
                 for (uint32_t i = 0; i < e->match.n_include && !rc; i++)
                     rc = buf_printf(b, "%s%.*s", i ? "," : "", (int)e->match.include[i].len,
                                     e->match.include[i].ptr);

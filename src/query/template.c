@@ -156,13 +156,12 @@ int go_parse_bytes(struct slice s, double *out, char *err, size_t errlen)
         const char *name;
         double mult;
     } units[] = {
-        {"", 1},         {"b", 1},           {"k", 1e3},          {"kb", 1e3},
-        {"ki", 1024},    {"kib", 1024},      {"m", 1e6},          {"mb", 1e6},
-        {"mi", 1048576}, {"mib", 1048576},   {"g", 1e9},          {"gb", 1e9},
-        {"gi", 1 << 30}, {"gib", 1 << 30},   {"t", 1e12},         {"tb", 1e12},
-        {"ti", 0x1p40},  {"tib", 0x1p40},    {"p", 1e15},         {"pb", 1e15},
-        {"pi", 0x1p50},  {"pib", 0x1p50},    {"e", 1e18},         {"eb", 1e18},
-        {"ei", 0x1p60},  {"eib", 0x1p60},
+        {"", 1},         {"b", 1},        {"k", 1e3},      {"kb", 1e3},      {"ki", 1024},
+        {"kib", 1024},   {"m", 1e6},      {"mb", 1e6},     {"mi", 1048576},  {"mib", 1048576},
+        {"g", 1e9},      {"gb", 1e9},     {"gi", 1 << 30}, {"gib", 1 << 30}, {"t", 1e12},
+        {"tb", 1e12},    {"ti", 0x1p40},  {"tib", 0x1p40}, {"p", 1e15},      {"pb", 1e15},
+        {"pi", 0x1p50},  {"pib", 0x1p50}, {"e", 1e18},     {"eb", 1e18},     {"ei", 0x1p60},
+        {"eib", 0x1p60},
     };
     size_t i = 0;
     char num[64];
@@ -250,7 +249,8 @@ struct tnode {
     struct tnode *next;
 };
 
-struct template {
+struct template
+{
     struct arena arena; /* every node */
     char *src;
     struct tnode *root;
@@ -431,12 +431,12 @@ struct exec_args {
 
 typedef struct val (*tfn)(struct exec *x, struct exec_args *a);
 
-static struct slice S(struct exec *x, struct val v)
-{
+static struct slice S(struct exec *x, struct val v) {
     return to_text(x, v);
 }
 
-static struct val str_map(struct exec *x, struct slice s, int (*f)(int))
+static struct val
+str_map(struct exec *x, struct slice s, int (*f)(int))
 {
     char *o = arena_alloc(x->a, s.len + 1);
     for (size_t i = 0; i < s.len; i++)
@@ -656,8 +656,7 @@ static int expand_repl(struct buf *b, struct slice repl, const struct regex *re,
     return rc;
 }
 
-static struct regex *arg_regex(struct exec *x, struct exec_args *a, uint32_t i,
-                               struct regex **own)
+static struct regex *arg_regex(struct exec *x, struct exec_args *a, uint32_t i, struct regex **own)
 {
     *own = NULL;
     if (a->pre)
@@ -708,8 +707,8 @@ static struct val regex_replace(struct exec *x, struct exec_args *a, bool litera
         }
         rc = buf_append(&b, s.ptr + pos, (size_t)ms - pos);
         if (!rc)
-            rc = literal ? buf_append(&b, repl.ptr, repl.len)
-                         : expand_repl(&b, repl, re, s, ov, ng);
+            rc =
+                literal ? buf_append(&b, repl.ptr, repl.len) : expand_repl(&b, repl, re, s, ov, ng);
         last_end = me;
         if (me == ms) {
             if ((size_t)me < s.len && !rc)
@@ -873,9 +872,9 @@ static struct val f_unixEpoch(struct exec *x, struct exec_args *a)
 /* Go time layouts: 2006 01 02 15 04 05 .000 .999 Z07:00 -0700 MST Jan January Mon Monday PM 3. */
 static int go_time_format(struct buf *b, struct slice layout, int64_t ns)
 {
-    static const char *const months[] = {"January", "February", "March",     "April",
-                                         "May",     "June",     "July",      "August",
-                                         "September", "October", "November", "December"};
+    static const char *const months[] = {"January",   "February", "March",    "April",
+                                         "May",       "June",     "July",     "August",
+                                         "September", "October",  "November", "December"};
     static const char *const days[] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
                                        "Thursday", "Friday", "Saturday"};
     char r[40];
@@ -980,15 +979,15 @@ static int64_t go_time_parse(struct slice layout, struct slice v)
     const char *p = layout.ptr, *e = layout.ptr + layout.len;
     size_t i = 0;
 #define LIT(s) (size_t)(e - p) >= sizeof(s) - 1 && !memcmp(p, s, sizeof(s) - 1)
-#define NUM(var, w)                                                          \
-    do {                                                                     \
-        int acc_ = 0;                                                        \
-        for (int k_ = 0; k_ < (w); k_++) {                                   \
-            if (i >= v.len || !isdigit((unsigned char)v.ptr[i]))             \
-                return 0;                                                    \
-            acc_ = acc_ * 10 + (v.ptr[i++] - '0');                           \
-        }                                                                    \
-        var = acc_;                                                          \
+#define NUM(var, w)                                              \
+    do {                                                         \
+        int acc_ = 0;                                            \
+        for (int k_ = 0; k_ < (w); k_++) {                       \
+            if (i >= v.len || !isdigit((unsigned char)v.ptr[i])) \
+                return 0;                                        \
+            acc_ = acc_ * 10 + (v.ptr[i++] - '0');               \
+        }                                                        \
+        var = acc_;                                              \
     } while (0)
     while (p < e) {
         if (LIT("2006")) {
@@ -1493,7 +1492,8 @@ static struct val f_ge(struct exec *x, struct exec_args *a)
 static struct val f_len(struct exec *x, struct exec_args *a)
 {
     if (a->v[0].kind != VAL_STR)
-        return fail(x, "error calling len: len of type %s", a->v[0].kind == VAL_NIL ? "nil" : "number");
+        return fail(x, "error calling len: len of type %s",
+                    a->v[0].kind == VAL_NIL ? "nil" : "number");
     return v_int((int64_t)a->v[0].s.len);
 }
 
@@ -1535,7 +1535,8 @@ static struct val f_println(struct exec *x, struct exec_args *a)
  */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-/* Go's Printf for the verbs people use: %s %v %d %f %e %g %q %x %X %t %c %%, flags, width, precision. */
+/* Go's Printf for the verbs people use: %s %v %d %f %e %g %q %x %X %t %c %%, flags, width,
+ * precision. */
 static struct val f_printf(struct exec *x, struct exec_args *a)
 {
     struct slice f = S(x, a->v[0]);
@@ -1873,8 +1874,7 @@ static bool parse_arg(struct tparser *p, struct targ *a)
         a->kind = ARG_FIELD;
         a->s = (struct slice){s + st, p->pos - st};
         if (p->pos < p->act_end && s[p->pos] == '.') {
-            perr(p, "can't evaluate nested field %.*s: labels are flat", (int)(a->s.len),
-                 a->s.ptr);
+            perr(p, "can't evaluate nested field %.*s: labels are flat", (int)(a->s.len), a->s.ptr);
             return false;
         }
         return true;
@@ -1883,8 +1883,9 @@ static bool parse_arg(struct tparser *p, struct targ *a)
         perr(p, "variables are not supported");
         return false;
     }
-    if (isdigit((unsigned char)c) || ((c == '-' || c == '+') && p->pos + 1 < p->act_end &&
-                                      (isdigit((unsigned char)s[p->pos + 1]) || s[p->pos + 1] == '.'))) {
+    if (isdigit((unsigned char)c) ||
+        ((c == '-' || c == '+') && p->pos + 1 < p->act_end &&
+         (isdigit((unsigned char)s[p->pos + 1]) || s[p->pos + 1] == '.'))) {
         size_t st = p->pos++;
         while (p->pos < p->act_end && (isalnum((unsigned char)s[p->pos]) || s[p->pos] == '.' ||
                                        ((s[p->pos] == '-' || s[p->pos] == '+') &&
@@ -2125,8 +2126,7 @@ static struct action next_action(struct tparser *p, size_t *cursor, struct slice
 }
 
 /* Parse a list of nodes up to {{end}}, {{else}} or EOF; *stop tells which. */
-static struct tnode *parse_list(struct tparser *p, size_t *cursor, struct action *stop,
-                                int depth)
+static struct tnode *parse_list(struct tparser *p, size_t *cursor, struct action *stop, int depth)
 {
     struct tnode *head = NULL, **tail = &head;
     if (depth > 50) {

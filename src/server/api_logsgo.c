@@ -116,8 +116,7 @@ HANDLER(h_logsgo_query)
     const char *expr = http_param(req, "expression");
     struct plan plan;
     char err[512];
-    if (!expr ||
-        plan_parse_logsgoql(slice_from(expr), &req->arena, &plan, err, sizeof(err)) < 0) {
+    if (!expr || plan_parse_logsgoql(slice_from(expr), &req->arena, &plan, err, sizeof(err)) < 0) {
         log_debug("logsgo query: %s: %s", expr ? expr : "(none)", expr ? err : "missing");
         http_reply_json_error(req, 400, "Invalid query expression");
         return;

@@ -35,7 +35,7 @@
 #include "server/query_api.h"
 #include "server/server.h"
 
-#define MAX_TAILS 256
+#define MAX_TAILS        256
 #define MAX_CLIENT_FRAME 65536
 
 static pthread_mutex_t tails_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -203,7 +203,8 @@ static int handle_frames(int fd, struct wsin *in)
             off = 10;
         }
         if (!masked || plen > MAX_CLIENT_FRAME) {
-            send_close(fd, masked ? 1009 : 1002, masked ? "frame too large" : "frames must be masked");
+            send_close(fd, masked ? 1009 : 1002,
+                       masked ? "frame too large" : "frames must be masked");
             return -1;
         }
         if (in->len < off + 4 + plen)
@@ -274,9 +275,9 @@ static int tail_once(int fd, struct tail *t, const struct plan *plan, int64_t fr
                            .end = to,
                            .limit = t->limit,
                            .backward = first};
-    lq.lim.deadline_ns = clock_mono_ns() + (t->srv->cfg->query_timeout > 0
-                                                ? t->srv->cfg->query_timeout
-                                                : 60 * NS_PER_SEC);
+    lq.lim.deadline_ns =
+        clock_mono_ns() +
+        (t->srv->cfg->query_timeout > 0 ? t->srv->cfg->query_timeout : 60 * NS_PER_SEC);
     lq.lim.max_memory = (size_t)t->srv->cfg->query_max_memory;
     lq.lim.parallelism = 1;
     struct log_result res;
@@ -357,11 +358,10 @@ static void tail_run(int fd, void *arg)
         goto out;
     }
     const struct config *cfg = t->srv->cfg;
-    int64_t poll_ns = cfg->query_tail_poll_interval > 0 ? cfg->query_tail_poll_interval
-                                                        : 250 * NS_PER_MS;
-    int64_t until = clock_mono_ns() + (cfg->query_tail_max_duration > 0
-                                           ? cfg->query_tail_max_duration
-                                           : NS_PER_HOUR);
+    int64_t poll_ns =
+        cfg->query_tail_poll_interval > 0 ? cfg->query_tail_poll_interval : 250 * NS_PER_MS;
+    int64_t until = clock_mono_ns() +
+                    (cfg->query_tail_max_duration > 0 ? cfg->query_tail_max_duration : NS_PER_HOUR);
     int64_t from = t->start;
     bool first = true;
     for (;;) {
@@ -461,8 +461,8 @@ HANDLER(h_loki_tail)
     int64_t start = clock_now_ns() - NS_PER_HOUR;
     const char *sv = http_param(req, "start");
     if (sv && clock_parse_loki_time(slice_from(sv), &start) < 0) {
-        http_reply_text(req, 400, "invalid start parameter: cannot parse \"%s\" to a valid timestamp",
-                        sv);
+        http_reply_text(req, 400,
+                        "invalid start parameter: cannot parse \"%s\" to a valid timestamp", sv);
         return;
     }
     int slot = tail_register((int)srv->cfg->query_max_tail_connections);

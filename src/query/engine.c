@@ -522,6 +522,20 @@ static bool over_memory(struct worker *w, size_t add)
     return false;
 }
 
+/* Called every few thousand entries: stop on a passed deadline without waiting for the watcher. */
+static bool worker_should_stop(struct worker *w)
+{
+    struct engine *e = w->e;
+    if (e->cancel)
+        return true;
+    if (e->lim.deadline_ns && clock_mono_ns() > e->lim.deadline_ns) {
+        engine_fail(e, STRATA_ETIMEOUT,
+                    "query timed out (--query.timeout); narrow the time range or the selector");
+        return true;
+    }
+    return false;
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -804,7 +818,7 @@ static void log_worker(struct worker *w)
             if (h.n)
                 gh_down(&h, 0);
         }
-        if ((++tick & 0xfff) == 0 && arena_over_limit(&w->a))
+        if ((++tick & 0xfff) == 0 && (arena_over_limit(&w->a) || worker_should_stop(w)))
             break;
     }
     free(h.v);
@@ -1223,6 +1237,8 @@ static void range_worker(struct worker *w)
                 }
                 w->lines += b->n - c->i;
                 c->i = b->n;
+                if (worker_should_stop(w))
+                    break;
             }
             continue;
         }
@@ -1236,7 +1252,7 @@ static void range_worker(struct worker *w)
             if (!e->want_lines)
                 line.len = gi.size;
             range_entry(w, rc, g, &plain_acc, gi.ts, line, gi.meta, gi.size);
-            if ((++tick & 0xfff) == 0 && (arena_over_limit(&w->a) || e->cancel))
+            if ((++tick & 0xfff) == 0 && (arena_over_limit(&w->a) || worker_should_stop(w)))
                 break;
         }
     }
@@ -1676,7 +1692,7 @@ static void logsgo_worker(struct worker *w)
                 s->sec[s->n] = sec;
                 s->count[s->n++] = s->total;
             }
-            if ((++tick & 0xfff) == 0 && e->cancel)
+            if ((++tick & 0xfff) == 0 && worker_should_stop(w))
                 break;
         }
     }

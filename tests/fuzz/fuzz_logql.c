@@ -26,8 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     arena_init(&a, 0);
     struct plan p;
     char err[512];
-    if (plan_parse_logql((struct slice){(const char *)data, size}, &a, &p, err, sizeof(err)) ==
-        0) {
+    if (plan_parse_logql((struct slice){(const char *)data, size}, &a, &p, err, sizeof(err)) == 0) {
         struct buf b;
         buf_init(&b, 1 << 20);
         (void)plan_format(&b, &p);

@@ -130,8 +130,8 @@ static void fake_close(struct tier *t)
     (void)t;
 }
 
-static const struct tier_ops fake_ops = {"fake", fake_select, fake_series, fake_stats, NULL,
-                                         fake_close};
+static const struct tier_ops fake_ops = {"fake",     fake_select, fake_series,
+                                         fake_stats, NULL,        fake_close};
 
 static struct fake_stream *fake_add(struct fake_tier *t, const char *app, const char *pod)
 {
@@ -229,7 +229,8 @@ TEST(engine_merges_tiers_and_drops_hand_over_copies)
                   "{app=\"a\", pod=\"1\"} 5:five 5:five-b | {app=\"b\"} 6:bee6");
     /* forward with a limit: the oldest */
     ASSERT_EQ_INT(run_log(&t0.tier, "{app=~\"a|b\"}", false, 3, 1, &a, &r), 0);
-    ASSERT_EQ_STR(log_text(&r, o, sizeof(o)), "{app=\"a\", pod=\"1\"} 1:one 2:two | {app=\"b\"} 2:bee");
+    ASSERT_EQ_STR(log_text(&r, o, sizeof(o)),
+                  "{app=\"a\", pod=\"1\"} 1:one 2:two | {app=\"b\"} 2:bee");
     arena_release(&a);
 }
 
@@ -285,16 +286,16 @@ TEST(engine_counts_without_lines_and_dedups_across_tiers)
     arena_init(&a, 0);
     struct metric_result mr;
     char err[1024];
-    ASSERT_EQ_INT(run_metric(&t0.tier, "count_over_time({app=\"a\"}[10s])", 10, 10, 1, &a, &mr,
-                             err, sizeof(err)),
+    ASSERT_EQ_INT(run_metric(&t0.tier, "count_over_time({app=\"a\"}[10s])", 10, 10, 1, &a, &mr, err,
+                             sizeof(err)),
                   0);
     ASSERT_EQ_INT(t0.want_lines_seen, 0); /* no pipeline: timestamps and sizes only */
     ASSERT_EQ_INT(mr.m.n, 1);
     /* 1 2 3 5 in tier 0; 3 (the same size: a copy) 4 5 (another size: a different entry) */
     ASSERT_NEAR(mr.m.s[0].v[0], 6, 0);
     /* with a line filter the lines are read */
-    ASSERT_EQ_INT(run_metric(&t0.tier, "count_over_time({app=\"a\"} |= \"e\" [10s])", 10, 10, 1,
-                             &a, &mr, err, sizeof(err)),
+    ASSERT_EQ_INT(run_metric(&t0.tier, "count_over_time({app=\"a\"} |= \"e\" [10s])", 10, 10, 1, &a,
+                             &mr, err, sizeof(err)),
                   0);
     ASSERT_EQ_INT(t0.want_lines_seen, 1);
     ASSERT_NEAR(mr.m.s[0].v[0], 4, 0); /* one three five five-b */
@@ -304,12 +305,12 @@ TEST(engine_counts_without_lines_and_dedups_across_tiers)
                   0);
     ASSERT_EQ_INT(mr.m.n, 2);
     ASSERT_EQ_SLICE(mr.m.s[0].labels[0].value, "a");
-    ASSERT_NEAR(mr.m.s[0].v[0], 6, 0);      /* (0,2]: one two */
-    ASSERT_NEAR(mr.m.s[0].v[1], 9, 0);      /* (2,4]: three four */
-    ASSERT_NEAR(mr.m.s[0].v[2], 10, 0);     /* (4,6]: five five-b */
-    ASSERT_NEAR(mr.m.s[1].v[0], 6, 0);      /* bee bee */
-    ASSERT_EQ_INT(mr.m.s[1].has[1], 0);     /* nothing in (2,4] */
-    ASSERT_NEAR(mr.m.s[1].v[2], 4, 0);      /* bee6 */
+    ASSERT_NEAR(mr.m.s[0].v[0], 6, 0);  /* (0,2]: one two */
+    ASSERT_NEAR(mr.m.s[0].v[1], 9, 0);  /* (2,4]: three four */
+    ASSERT_NEAR(mr.m.s[0].v[2], 10, 0); /* (4,6]: five five-b */
+    ASSERT_NEAR(mr.m.s[1].v[0], 6, 0);  /* bee bee */
+    ASSERT_EQ_INT(mr.m.s[1].has[1], 0); /* nothing in (2,4] */
+    ASSERT_NEAR(mr.m.s[1].v[2], 4, 0);  /* bee6 */
     arena_release(&a);
 }
 
@@ -349,9 +350,9 @@ TEST(engine_series_limit_and_memory_limit)
     arena_init(&a, 0);
     struct plan p;
     char err[1024];
-    ASSERT_EQ_INT(plan_parse_logql(slice_from("count_over_time({app=\"m\"}[1m])"), &a, &p, err,
-                                   sizeof(err)),
-                  0);
+    ASSERT_EQ_INT(
+        plan_parse_logql(slice_from("count_over_time({app=\"m\"}[1m])"), &a, &p, err, sizeof(err)),
+        0);
     struct metric_query mq = {.tenant = "t",
                               .plan = &p,
                               .start = 10 * NS_PER_SEC,

@@ -164,9 +164,8 @@ TEST(logsgoql_dnf_and_errors)
     ASSERT_EQ_INT(b0->stages[0].lf.op, LINE_CONTAINS);
     ASSERT_EQ_SLICE(b0->stages[0].lf.values[0], "x y");
     plan_release(&p);
-    static const char *const bad[] = {"",          "level=and", "level!=x", "a=b c",
-                                      "(a=b",      "YOLO",      "a=",       "a CONTAINS",
-                                      "a=b | | c=d"};
+    static const char *const bad[] = {"",     "level=and", "level!=x",   "a=b c",      "(a=b",
+                                      "YOLO", "a=",        "a CONTAINS", "a=b | | c=d"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         ASSERT_EQ_INT(plan_parse_logsgoql(slice_from(bad[i]), &a, &p, err, sizeof(err)),
                       STRATA_EPARSE);
@@ -175,9 +174,8 @@ TEST(logsgoql_dnf_and_errors)
     ASSERT_EQ_SLICE(p.root->log[0].stages[0].lf.values[0], "abc");
     plan_release(&p);
     /* hyphens, dots, colons and slashes are word characters */
-    ASSERT_EQ_INT(plan_parse_logsgoql(slice_from("service=ap-south1.x:y/z"), &a, &p, err,
-                                      sizeof(err)),
-                  0);
+    ASSERT_EQ_INT(
+        plan_parse_logsgoql(slice_from("service=ap-south1.x:y/z"), &a, &p, err, sizeof(err)), 0);
     ASSERT_EQ_SLICE(p.root->log[0].sel.m[0].value, "ap-south1.x:y/z");
     plan_release(&p);
     arena_release(&a);
@@ -202,10 +200,8 @@ TEST(pattern_extract_and_test)
     ASSERT_TRUE(pattern_test(p, line));
     ASSERT_FALSE(pattern_test(p, slice_from("1.2.3.4 frank")));
     pattern_free(p);
-    ASSERT_EQ_INT(pattern_compile(slice_from("<a><b>"), true, &p, err, sizeof(err)),
-                  STRATA_EPARSE);
-    ASSERT_EQ_INT(pattern_compile(slice_from("<_> x"), true, &p, err, sizeof(err)),
-                  STRATA_EPARSE);
+    ASSERT_EQ_INT(pattern_compile(slice_from("<a><b>"), true, &p, err, sizeof(err)), STRATA_EPARSE);
+    ASSERT_EQ_INT(pattern_compile(slice_from("<_> x"), true, &p, err, sizeof(err)), STRATA_EPARSE);
     ASSERT_EQ_INT(pattern_compile(slice_from("<_> x"), false, &p, err, sizeof(err)), 0);
     ASSERT_FALSE(pattern_test(p, slice_from("a x y")));
     ASSERT_TRUE(pattern_test(p, slice_from("a x")));
@@ -253,28 +249,25 @@ static const char *run_tmpl(const char *t, char *out, size_t cap)
 TEST(template_functions)
 {
     char o[1024];
-    ASSERT_EQ_STR(run_tmpl("{{.user}}-{{.missing}}-{{.n | int | add 1}}", o, sizeof(o)),
-                  "ann--42");
+    ASSERT_EQ_STR(run_tmpl("{{.user}}-{{.missing}}-{{.n | int | add 1}}", o, sizeof(o)), "ann--42");
     ASSERT_EQ_STR(run_tmpl("{{ .user | ToUpper | printf \"%s!\" }}", o, sizeof(o)), "ANN!");
     ASSERT_EQ_STR(run_tmpl("{{ if gt (.n | int) 40 }}big{{ else if eq .n \"1\" }}one{{ else }}"
                            "small{{ end }}",
                            o, sizeof(o)),
                   "big");
-    ASSERT_EQ_STR(run_tmpl("{{ __line__ | replace \"line\" \"LINE\" }}", o, sizeof(o)),
-                  "the LINE");
-    ASSERT_EQ_STR(run_tmpl("{{ __timestamp__ | date \"2006-01-02T15:04:05.000Z07:00\" }}", o,
-                           sizeof(o)),
-                  "2023-11-14T22:13:20.123Z");
-    ASSERT_EQ_STR(run_tmpl("{{ __timestamp__ | unixEpochMillis }}", o, sizeof(o)),
-                  "1700000000123");
+    ASSERT_EQ_STR(run_tmpl("{{ __line__ | replace \"line\" \"LINE\" }}", o, sizeof(o)), "the LINE");
+    ASSERT_EQ_STR(
+        run_tmpl("{{ __timestamp__ | date \"2006-01-02T15:04:05.000Z07:00\" }}", o, sizeof(o)),
+        "2023-11-14T22:13:20.123Z");
+    ASSERT_EQ_STR(run_tmpl("{{ __timestamp__ | unixEpochMillis }}", o, sizeof(o)), "1700000000123");
     ASSERT_EQ_STR(run_tmpl("{{ \"a,b\" | b64enc }}|{{ \"YSxi\" | b64dec }}", o, sizeof(o)),
                   "YSxi|a,b");
     ASSERT_EQ_STR(run_tmpl("{{ substr 1 3 \"hello\" }} {{ trunc -2 \"hello\" }} {{ \"x\" | "
                            "default \"d\" }} {{ \"\" | default \"d\" }}",
                            o, sizeof(o)),
                   "el lo x d");
-    ASSERT_EQ_STR(run_tmpl("{{ mulf 1.5 2 }} {{ divf 1 4 }} {{ 1000000.0 }} {{ round 2.555 2 }}",
-                           o, sizeof(o)),
+    ASSERT_EQ_STR(run_tmpl("{{ mulf 1.5 2 }} {{ divf 1 4 }} {{ 1000000.0 }} {{ round 2.555 2 }}", o,
+                           sizeof(o)),
                   "3 0.25 1e+06 2.56");
     ASSERT_EQ_STR(run_tmpl("{{ regexReplaceAll \"a(.)\" \"banana\" \"<$1>\" }}", o, sizeof(o)),
                   "b<n><n>a");
@@ -284,9 +277,9 @@ TEST(template_functions)
                   "3 a+b a b!");
     ASSERT_EQ_STR(run_tmpl("{{ \"1.5s\" | duration }} {{ \"2KiB\" | bytes }}", o, sizeof(o)),
                   "1.5 2048");
-    ASSERT_EQ_STR(run_tmpl("{{ and 1 0 }} {{ or 0 \"x\" }} {{ not true }} {{ len \"abc\" }}", o,
-                           sizeof(o)),
-                  "0 x false 3");
+    ASSERT_EQ_STR(
+        run_tmpl("{{ and 1 0 }} {{ or 0 \"x\" }} {{ not true }} {{ len \"abc\" }}", o, sizeof(o)),
+        "0 x false 3");
     ASSERT_EQ_STR(run_tmpl("{{ div 1 0 }}", o, sizeof(o)),
                   "EXEC error calling div: runtime error: integer divide by zero");
     ASSERT_EQ_STR(run_tmpl("{{ nosuch }}", o, sizeof(o)),
@@ -340,8 +333,7 @@ TEST(go_conversions)
     ASSERT_EQ_STR(err, "unhandled size name: parsecs");
     ASSERT_EQ_INT(go_parse_duration_seconds(slice_from("1h2m3.5s"), &d, err, sizeof(err)), 0);
     ASSERT_NEAR(d, 3723.5, 1e-9);
-    ASSERT_EQ_INT(go_parse_duration_seconds(slice_from("3"), &d, err, sizeof(err)),
-                  STRATA_EPARSE);
+    ASSERT_EQ_INT(go_parse_duration_seconds(slice_from("3"), &d, err, sizeof(err)), STRATA_EPARSE);
     ASSERT_EQ_STR(err, "time: invalid duration \"3\"");
     ASSERT_EQ_INT(go_parse_float(slice_from("1e3"), &d, err, sizeof(err)), 0);
     ASSERT_NEAR(d, 1000, 0);
@@ -398,22 +390,21 @@ TEST(pipeline_parsers_and_filters)
                   "{\"a\":{\"b\":[1,2],\"c\":\"\\u00e9\\n\"},\"app\":1,\"n\":null,\"t\":true}");
     ASSERT_EQ_STR(pipe_text("{a=\"b\"} | json | drop __error_details__", "{\"a\":", o, sizeof(o)),
                   "{__error__=\"JSONParserErr\", app=\"x\"} {\"a\":");
-    ASSERT_EQ_STR(pipe_text("{a=\"b\"} | logfmt", "a=1 b=\"two words\" c= d \"x\"=1", o,
-                            sizeof(o)),
+    ASSERT_EQ_STR(pipe_text("{a=\"b\"} | logfmt", "a=1 b=\"two words\" c= d \"x\"=1", o, sizeof(o)),
                   "{a=\"1\", app=\"x\", b=\"two words\"} a=1 b=\"two words\" c= d \"x\"=1");
-    ASSERT_EQ_STR(pipe_text("{a=\"b\"} | logfmt | a > 0 and b =~ \"two.*\"", "a=1 b=\"two\"", o,
-                            sizeof(o)),
-                  "{a=\"1\", app=\"x\", b=\"two\"} a=1 b=\"two\"");
+    ASSERT_EQ_STR(
+        pipe_text("{a=\"b\"} | logfmt | a > 0 and b =~ \"two.*\"", "a=1 b=\"two\"", o, sizeof(o)),
+        "{a=\"1\", app=\"x\", b=\"two\"} a=1 b=\"two\"");
     ASSERT_EQ_STR(pipe_text("{a=\"b\"} | logfmt | a > 1", "a=1", o, sizeof(o)), "DROP");
-    ASSERT_EQ_STR(pipe_text("{a=\"b\"} | logfmt | label_format b=a, c=\"{{.b}}{{.b}}\"", "a=1", o,
-                            sizeof(o)),
-                  "{app=\"x\", b=\"1\", c=\"11\"} a=1");
-    ASSERT_EQ_STR(pipe_text("{a=\"b\"} | regexp \"(?P<w>\\\\w+) (?P<n>\\\\d+)?\"", "hello x", o,
-                            sizeof(o)),
-                  "{app=\"x\", n=\"\", w=\"hello\"} hello x");
-    ASSERT_EQ_STR(pipe_text("{a=\"b\"} | unpack", "{\"_entry\":\"inner\",\"k\":\"v\",\"n\":1}", o,
-                            sizeof(o)),
-                  "{app=\"x\", k=\"v\"} inner");
+    ASSERT_EQ_STR(
+        pipe_text("{a=\"b\"} | logfmt | label_format b=a, c=\"{{.b}}{{.b}}\"", "a=1", o, sizeof(o)),
+        "{app=\"x\", b=\"1\", c=\"11\"} a=1");
+    ASSERT_EQ_STR(
+        pipe_text("{a=\"b\"} | regexp \"(?P<w>\\\\w+) (?P<n>\\\\d+)?\"", "hello x", o, sizeof(o)),
+        "{app=\"x\", n=\"\", w=\"hello\"} hello x");
+    ASSERT_EQ_STR(
+        pipe_text("{a=\"b\"} | unpack", "{\"_entry\":\"inner\",\"k\":\"v\",\"n\":1}", o, sizeof(o)),
+        "{app=\"x\", k=\"v\"} inner");
     ASSERT_EQ_STR(pipe_text("{a=\"b\"} | decolorize", "\x1b[1;31mred\x1b[0m!", o, sizeof(o)),
                   "{app=\"x\"} red!");
 }
@@ -423,7 +414,8 @@ TEST(pipeline_metadata_and_categories)
     struct pipe_state ps;
     pipe_state_init(&ps);
     struct label base[] = {{SLICE_LIT("app"), SLICE_LIT("x")}, {SLICE_LIT("env"), SLICE_LIT("p")}};
-    struct label meta[] = {{SLICE_LIT("app"), SLICE_LIT("m")}, {SLICE_LIT("trace"), SLICE_LIT("t")}};
+    struct label meta[] = {{SLICE_LIT("app"), SLICE_LIT("m")},
+                           {SLICE_LIT("trace"), SLICE_LIT("t")}};
     struct buf enc;
     buf_init(&enc, 1024);
     ASSERT_EQ_INT(labels_encode(&enc, meta, 2), 0);

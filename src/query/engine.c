@@ -440,6 +440,25 @@ static bool gi_next(struct giter *gi)
 {
     struct engine *e = gi->e;
     bool backward = e->backward;
+    if (gi->g->n == 1) {
+        /* one cursor: no merge, no duplicates */
+        struct cur *c = gi->c;
+        if (gi->taken == 0)
+            c->i++;
+        gi->taken = -1;
+        if (e->cancel || !cur_ready(e, c)) {
+            gi->valid = false;
+            return false;
+        }
+        gi->taken = 0;
+        gi->valid = true;
+        gi->ts = c->b.ts[c->i];
+        gi->size = c->b.sizes[c->i];
+        gi->line = c->b.lines ? c->b.lines[c->i] : (struct slice){"", 0};
+        gi->meta = c->b.meta ? c->b.meta[c->i] : (struct slice){"", 0};
+        gi->tier = c->tier;
+        return true;
+    }
     if (gi->taken >= 0) {
         gi->c[gi->taken].i++;
         gi->taken = -1;
@@ -670,6 +689,7 @@ struct kept {
     int64_t ts;
     uint32_t group;
     uint32_t seq;
+    bool own_sl; /* sl was copied into the worker's arena (else it is the group's labels) */
     struct slice line;
     const struct label *sl; /* the result stream's labels */
     uint32_t n_sl;
@@ -682,66 +702,15 @@ struct log_ctx {
     const struct log_query *q;
 };
 
-struct gheap {
-    struct giter **v;
-    uint32_t n;
-    bool backward;
-};
-
-static bool gh_less(const struct gheap *h, const struct giter *a, const struct giter *b)
+/* Fill slot k with the current entry (its seq is the caller's). */
+static void keep_entry(struct worker *w, struct kept *k, const struct group *g, struct giter *gi,
+                       struct slice line, bool plain, bool categorize)
 {
-    if (a->ts != b->ts)
-        return h->backward ? a->ts > b->ts : a->ts < b->ts;
-    return a->g->idx < b->g->idx;
-}
-
-static void gh_down(struct gheap *h, uint32_t i)
-{
-    for (;;) {
-        uint32_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < h->n && gh_less(h, h->v[l], h->v[m]))
-            m = l;
-        if (r < h->n && gh_less(h, h->v[r], h->v[m]))
-            m = r;
-        if (m == i)
-            return;
-        struct giter *t = h->v[i];
-        h->v[i] = h->v[m];
-        h->v[m] = t;
-        i = m;
-    }
-}
-
-static void gh_up(struct gheap *h, uint32_t i)
-{
-    while (i > 0) {
-        uint32_t p = (i - 1) / 2;
-        if (!gh_less(h, h->v[i], h->v[p]))
-            return;
-        struct giter *t = h->v[i];
-        h->v[i] = h->v[p];
-        h->v[p] = t;
-        i = p;
-    }
-}
-
-static void keep_entry(struct worker *w, const struct group *g, struct giter *gi, struct slice line,
-                       bool plain, bool categorize)
-{
-    if (w->n_kept == w->cap_kept) {
-        w->cap_kept = w->cap_kept ? w->cap_kept * 2 : 64;
-        w->kept = xreallocarray(w->kept, w->cap_kept, sizeof(*w->kept));
-    }
-    struct kept *k = &w->kept[w->n_kept];
     memset(k, 0, sizeof(*k));
     k->ts = gi->ts;
     k->group = g->idx;
-    k->seq = w->n_kept++;
     k->line = arena_slice_dup(&w->a, line);
     if (plain || pipe_untouched(&w->ps)) {
-        if (plain && gi->meta.len) {
-            /* cannot happen: metadata makes the entry non-plain */
-        }
         k->sl = g->labels;
         k->n_sl = g->n_labels;
         k->hash = g->fp;
@@ -753,6 +722,7 @@ static void keep_entry(struct worker *w, const struct group *g, struct giter *gi
         } else if (!plain && !categorize && gi->meta.len) {
             struct label *all;
             uint32_t n = pipe_labels(&w->ps, CATS_ALL, &all);
+            k->own_sl = true;
             k->sl = labels_dup(&w->a, all, n);
             k->n_sl = n;
             k->hash = labels_hash(k->sl, n);
@@ -761,6 +731,7 @@ static void keep_entry(struct worker *w, const struct group *g, struct giter *gi
     }
     struct label *v;
     uint32_t n;
+    k->own_sl = true;
     if (categorize) {
         n = pipe_labels(&w->ps, CAT_BIT(CAT_STREAM), &v);
         k->sl = labels_dup(&w->a, v, n);
@@ -780,49 +751,159 @@ static void keep_entry(struct worker *w, const struct group *g, struct giter *gi
         labels_equal(k->sl, k->n_sl, g->labels, g->n_labels) ? g->fp : labels_hash(k->sl, k->n_sl);
 }
 
+/* True when a comes before b in the answer's order (time in the direction, then stream, then
+ * arrival). */
+static bool kept_before(bool backward, int64_t ats, uint32_t ag, uint32_t aseq,
+                        const struct kept *b)
+{
+    if (ats != b->ts)
+        return backward ? ats > b->ts : ats < b->ts;
+    if (ag != b->group)
+        return ag < b->group;
+    return aseq < b->seq;
+}
+
+/*
+ * The worker's kept entries: an array of slots and, once `limit` are kept, a
+ * heap whose top is the entry that comes last (the one to evict).
+ */
+struct kheap {
+    uint32_t *v; /* slot indexes */
+    uint32_t n;
+    bool backward;
+    struct kept *slots;
+};
+
+static bool kh_after(const struct kheap *h, uint32_t a, uint32_t b)
+{
+    const struct kept *x = &h->slots[a];
+    return kept_before(h->backward, h->slots[b].ts, h->slots[b].group, h->slots[b].seq, x);
+}
+
+static void kh_down(struct kheap *h, uint32_t i)
+{
+    for (;;) {
+        uint32_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < h->n && kh_after(h, h->v[l], h->v[m]))
+            m = l;
+        if (r < h->n && kh_after(h, h->v[r], h->v[m]))
+            m = r;
+        if (m == i)
+            return;
+        uint32_t t = h->v[i];
+        h->v[i] = h->v[m];
+        h->v[m] = t;
+        i = m;
+    }
+}
+
+static void kh_up(struct kheap *h, uint32_t i)
+{
+    while (i > 0) {
+        uint32_t p = (i - 1) / 2;
+        if (!kh_after(h, h->v[i], h->v[p]))
+            return;
+        uint32_t t = h->v[i];
+        h->v[i] = h->v[p];
+        h->v[p] = t;
+        i = p;
+    }
+}
+
+static struct kept *kept_slot(struct worker *w)
+{
+    if (w->n_kept == w->cap_kept) {
+        w->cap_kept = w->cap_kept ? w->cap_kept * 2 : 64;
+        w->kept = xreallocarray(w->kept, w->cap_kept, sizeof(*w->kept));
+    }
+    return &w->kept[w->n_kept++];
+}
+
+/* Copy the live kept entries into a fresh arena when evictions left too much garbage. */
+static void kept_compact(struct worker *w)
+{
+    size_t live = 0;
+    for (uint32_t i = 0; i < w->n_kept; i++)
+        live += w->kept[i].line.len + 64;
+    if (w->a.used < 4 * live + (1u << 20))
+        return;
+    struct arena fresh;
+    arena_init(&fresh, 0);
+    for (uint32_t i = 0; i < w->n_kept; i++) {
+        struct kept *k = &w->kept[i];
+        k->line = arena_slice_dup(&fresh, k->line);
+        if (k->own_sl)
+            k->sl = labels_dup(&fresh, k->sl, k->n_sl);
+        if (k->n_meta)
+            k->meta = labels_dup(&fresh, k->meta, k->n_meta);
+        if (k->n_parsed)
+            k->parsed = labels_dup(&fresh, k->parsed, k->n_parsed);
+    }
+    arena_release(&w->a);
+    w->a = fresh;
+}
+
+/*
+ * Log queries: each worker scans its streams one after another, keeping the
+ * `limit` entries that come first in the answer's order. Once `limit` are
+ * kept, a stream stops as soon as its next entry would come after the last
+ * kept one: streams are read in order, so nothing later can get in.
+ */
 static void log_worker(struct worker *w)
 {
     struct engine *e = w->e;
     const struct log_query *q = ((struct log_ctx *)w->ctx)->q;
-    uint32_t mine = 0;
-    for (uint32_t g = w->id; g < e->n_groups; g += w->n_workers)
-        mine++;
-    struct giter *its = xcalloc(mine ? mine : 1, sizeof(*its));
-    struct gheap h = {xcalloc(mine ? mine : 1, sizeof(struct giter *)), 0, e->backward};
-    uint32_t k = 0;
-    for (uint32_t g = w->id; g < e->n_groups; g += w->n_workers, k++) {
-        gi_init(&its[k], e, &e->groups[g]);
-        if (gi_next(&its[k])) {
-            h.v[h.n++] = &its[k];
-            gh_up(&h, h.n - 1);
-        }
-    }
     uint32_t limit = q->limit;
+    struct kheap h = {limit ? xmallocarray(limit, sizeof(uint32_t)) : NULL, 0, e->backward, NULL};
     uint64_t tick = 0;
-    while (h.n && !e->cancel && (!limit || w->n_kept < limit)) {
-        struct giter *gi = h.v[0];
-        const struct group *g = gi->g;
-        struct slice line = gi->line;
-        bool plain;
-        w->lines++;
-        w->bytes += gi->size;
-        if (run_branches(w, g, gi->ts, &line, gi->meta, &plain)) {
-            keep_entry(w, g, gi, line, plain, q->categorize);
-            if ((w->n_kept & 1023) == 0 && over_memory(w, 0))
-                break;
+    for (uint32_t gidx = w->id; gidx < e->n_groups && !e->cancel; gidx += w->n_workers) {
+        struct group *g = &e->groups[gidx];
+        struct giter gi;
+        gi_init(&gi, e, g);
+        uint32_t seq = 0;
+        while (gi_next(&gi)) {
+            if (limit && h.n == limit) {
+                h.slots = w->kept;
+                if (!kept_before(e->backward, gi.ts, g->idx, seq, &w->kept[h.v[0]]))
+                    break; /* this stream cannot add anything more */
+            }
+            struct slice line = gi.line;
+            bool plain;
+            w->lines++;
+            w->bytes += gi.size;
+            if (run_branches(w, g, gi.ts, &line, gi.meta, &plain)) {
+                uint32_t slot;
+                if (limit && h.n == limit) {
+                    slot = h.v[0]; /* evict the entry that comes last */
+                } else {
+                    kept_slot(w);
+                    slot = w->n_kept - 1;
+                }
+                keep_entry(w, &w->kept[slot], g, &gi, line, plain, q->categorize);
+                w->kept[slot].seq = seq;
+                if (limit) {
+                    h.slots = w->kept;
+                    if (h.n == limit) {
+                        kh_down(&h, 0);
+                    } else {
+                        h.v[h.n++] = slot;
+                        kh_up(&h, h.n - 1);
+                    }
+                }
+                if ((w->n_kept & 1023) == 0 && over_memory(w, 0))
+                    break;
+            }
+            seq++;
+            if ((++tick & 0xfff) == 0) {
+                if (worker_should_stop(w))
+                    break;
+                kept_compact(w);
+                if (arena_over_limit(&w->a))
+                    break;
+            }
         }
-        if (gi_next(gi)) {
-            gh_down(&h, 0);
-        } else {
-            h.v[0] = h.v[--h.n];
-            if (h.n)
-                gh_down(&h, 0);
-        }
-        if ((++tick & 0xfff) == 0 && (arena_over_limit(&w->a) || worker_should_stop(w)))
-            break;
     }
     free(h.v);
-    free(its);
 }
 
 static int cmp_kept_fwd(const void *a, const void *b)
@@ -1036,6 +1117,57 @@ static struct acc *acc_get(struct worker *w, const struct label *v, uint32_t n, 
     return a;
 }
 
+/*
+ * The steps a sample at ts counts in: the k with ts in (T_k - off - range,
+ * T_k - off], T_k = start + k * step, i.e. k in [lo, hi] (clamped to the
+ * steps; lo > hi when none). Both bounds only change when ts crosses a step
+ * boundary, so for ascending times they are recomputed rarely.
+ */
+struct kcalc {
+    int64_t start, step, off, range, n_steps;
+    int64_t lo, lo_from, lo_to; /* lo holds for ts in (lo_from, lo_to] */
+    int64_t hi, hi_from, hi_to;
+};
+
+static void kcalc_init(struct kcalc *k, const struct range_ctx *rc)
+{
+    memset(k, 0, sizeof(*k));
+    k->start = rc->r->start;
+    k->step = rc->r->step;
+    k->off = rc->offset;
+    k->range = rc->range;
+    k->n_steps = rc->r->n_steps;
+    k->lo_from = k->lo_to = k->hi_from = k->hi_to = INT64_MIN;
+}
+
+static inline void kcalc_at(struct kcalc *k, int64_t ts, int64_t *lo, int64_t *hi)
+{
+    if (ts <= k->lo_from || ts > k->lo_to) {
+        k->lo = ceil_div(ts + k->off - k->start, k->step);
+        k->lo_to = k->start + k->lo * k->step - k->off;
+        k->lo_from = k->lo_to - k->step;
+    }
+    if (ts <= k->hi_from || ts > k->hi_to) {
+        k->hi = ceil_div(ts + k->off + k->range - k->start, k->step) - 1;
+        k->hi_from = k->start + k->hi * k->step - k->off - k->range;
+        k->hi_to = k->hi_from + k->step;
+    }
+    *lo = k->lo < 0 ? 0 : k->lo;
+    *hi = k->hi >= k->n_steps ? k->n_steps - 1 : k->hi;
+}
+
+static inline void acc_dense_add_k(struct acc *a, int64_t lo, int64_t hi, double v)
+{
+    if (lo > hi)
+        return;
+    a->cnt[lo]++;
+    a->cnt[hi + 1]--;
+    if (a->sum) {
+        a->sum[lo] += (int64_t)v;
+        a->sum[hi + 1] -= (int64_t)v;
+    }
+}
+
 static void acc_dense_add(const struct range_ctx *rc, struct acc *a, int64_t ts, double v)
 {
     const struct range_eval *r = rc->r;
@@ -1045,14 +1177,7 @@ static void acc_dense_add(const struct range_ctx *rc, struct acc *a, int64_t ts,
         lo = 0;
     if (hi >= (int64_t)r->n_steps)
         hi = (int64_t)r->n_steps - 1;
-    if (lo > hi)
-        return;
-    a->cnt[lo]++;
-    a->cnt[hi + 1]--;
-    if (a->sum) {
-        a->sum[lo] += (int64_t)v;
-        a->sum[hi + 1] -= (int64_t)v;
-    }
+    acc_dense_add_k(a, lo, hi, v);
 }
 
 static void acc_add(struct worker *w, const struct range_ctx *rc, struct acc *a, int64_t ts,
@@ -1220,14 +1345,23 @@ static void range_worker(struct worker *w)
         if (g->n == 1 && no_pipeline && !rc->x->has_unwrap) {
             /* the fast path: one cursor, no pipeline: time stamps (and metadata) only */
             struct cur *c = &e->curs[g->first];
+            struct kcalc kc;
+            kcalc_init(&kc, rc);
             while (!e->cancel && cur_ready(e, c)) {
                 const struct entry_batch *b = &c->b;
                 for (uint32_t i = c->i; i < b->n; i++) {
                     struct slice meta = b->meta ? b->meta[i] : (struct slice){"", 0};
                     w->bytes += b->sizes[i];
                     if (!meta.len && plain_acc) {
-                        acc_add(w, rc, &w->accs[plain_acc - 1], b->ts[i],
-                                rc->use_bytes ? (double)b->sizes[i] : 1.0);
+                        struct acc *pa = &w->accs[plain_acc - 1];
+                        double v = rc->use_bytes ? (double)b->sizes[i] : 1.0;
+                        if (pa->cnt) {
+                            int64_t lo, hi;
+                            kcalc_at(&kc, b->ts[i], &lo, &hi);
+                            acc_dense_add_k(pa, lo, hi, v);
+                        } else {
+                            acc_add(w, rc, pa, b->ts[i], v);
+                        }
                         continue;
                     }
                     struct slice line = b->lines ? b->lines[i] : (struct slice){"", 0};

@@ -10,6 +10,7 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/json.h"
+#include "query/find.h"
 #include "query/pattern.h"
 #include "query/regex.h"
 #include "query/template.h"
@@ -332,11 +333,7 @@ static struct slice with_suffix(struct pipe_state *ps, struct slice name)
 
 static bool contains(struct slice line, struct slice v)
 {
-    if (v.len == 0)
-        return true;
-    if (line.len < v.len)
-        return false;
-    return memmem(line.ptr, line.len, v.ptr, v.len) != NULL;
+    return find_substr(line.ptr, line.len, v.ptr, v.len) != NULL;
 }
 
 bool line_filter_match(const struct line_filter *lf, struct slice line)
@@ -350,8 +347,13 @@ bool line_filter_match(const struct line_filter *lf, struct slice line)
         return lf->op == LINE_CONTAINS ? any : !any;
     case LINE_REGEX:
     case LINE_NOT_REGEX:
-        for (uint32_t i = 0; i < lf->n && !any; i++)
+        for (uint32_t i = 0; i < lf->n && !any; i++) {
+            struct slice lit;
+            /* a literal every match contains rules most lines out without the regex */
+            if (regex_required_literal(lf->re[i], &lit) && !contains(line, lit))
+                continue;
             any = regex_match(lf->re[i], line) == 1;
+        }
         return lf->op == LINE_REGEX ? any : !any;
     case LINE_PATTERN:
     case LINE_NOT_PATTERN:

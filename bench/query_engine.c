@@ -174,8 +174,8 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* The median wall time in ms; *cpu gets the median CPU time (all threads) in ms. */
-static double run(struct mtier *t, const char *query, int64_t start, int64_t end, int par,
-                  int runs, uint64_t *result, double *cpu)
+static double run(struct mtier *t, const char *query, int64_t start, int64_t end, int par, int runs,
+                  uint64_t *result, double *cpu)
 {
     double best[32], cpus[32];
     for (int r = 0; r < runs; r++) {
@@ -301,7 +301,8 @@ int main(int argc, char **argv)
         {"selector + |= needle", "{app=\"apache\"} |= \"workerEnv in error state 1\""},
         {"|= needle over everything", "{app=~\".+\"} |= \"zzzz-not-there\""},
         {"|~ regex over everything", "{app=~\".+\"} |~ \"error state [0-9]+0$\""},
-        {"| json | duration_ms > 500", "{app=~\"healthapp|hadoop|android\"} | json | duration_ms > 500"},
+        {"| json | duration_ms > 500",
+         "{app=~\"healthapp|hadoop|android\"} | json | duration_ms > 500"},
         {"counts per minute by level (day)", "sum by (level) (count_over_time({app=~\".+\"}[1m]))"},
     };
     printf("%-34s %12s %12s %12s %8s\n", "query (median of runs)", "1 thread", "2 threads",

@@ -167,6 +167,9 @@ struct engine {
     size_t mem_used;       /* atomic: bytes of worker state */
 };
 
+/* The cancel flag is set by any thread (engine_fail) and read by all: atomically. */
+#define CANCELLED(e) (__atomic_load_n(&(e)->cancel, __ATOMIC_RELAXED) != 0)
+
 static void engine_init(struct engine *e, struct arena *a, const struct query_limits *lim)
 {
     memset(e, 0, sizeof(*e));
@@ -204,7 +207,7 @@ __attribute__((format(printf, 3, 4))) static void engine_fail(struct engine *e, 
         vsnprintf(e->err, sizeof(e->err), fmt, ap);
         va_end(ap);
     }
-    e->cancel = 1;
+    __atomic_store_n(&e->cancel, 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&e->lock);
 }
 
@@ -262,7 +265,7 @@ static int on_stream(void *arg, const struct tier_stream *s)
         c->key = engine_labels_key(e->a, v, n);
         c->fp = labels_fingerprint(v, n);
     }
-    return e->cancel ? 1 : 0;
+    return CANCELLED(e) ? 1 : 0;
 }
 
 static int cmp_cur(const void *a, const void *b)
@@ -446,7 +449,7 @@ static bool gi_next(struct giter *gi)
         if (gi->taken == 0)
             c->i++;
         gi->taken = -1;
-        if (e->cancel || !cur_ready(e, c)) {
+        if (CANCELLED(e) || !cur_ready(e, c)) {
             gi->valid = false;
             return false;
         }
@@ -476,7 +479,7 @@ static bool gi_next(struct giter *gi)
                 bts = ts;
             }
         }
-        if (best < 0 || e->cancel) {
+        if (best < 0 || CANCELLED(e)) {
             gi->valid = false;
             return false;
         }
@@ -545,7 +548,7 @@ static bool over_memory(struct worker *w, size_t add)
 static bool worker_should_stop(struct worker *w)
 {
     struct engine *e = w->e;
-    if (e->cancel)
+    if (CANCELLED(e))
         return true;
     if (e->lim.deadline_ns && clock_mono_ns() > e->lim.deadline_ns) {
         engine_fail(e, STRATA_ETIMEOUT,
@@ -612,7 +615,7 @@ static struct worker *run_workers(struct engine *e, worker_fn fn, void *ctx, uin
                 pthread_join(ws[i].thread, NULL);
                 break;
             }
-            if (!e->cancel) {
+            if (!CANCELLED(e)) {
                 if (e->lim.deadline_ns && clock_mono_ns() > e->lim.deadline_ns)
                     engine_fail(e, STRATA_ETIMEOUT,
                                 "query timed out (--query.timeout); narrow the time range or the "
@@ -856,7 +859,7 @@ static void log_worker(struct worker *w)
     uint32_t limit = q->limit;
     struct kheap h = {limit ? xmallocarray(limit, sizeof(uint32_t)) : NULL, 0, e->backward, NULL};
     uint64_t tick = 0;
-    for (uint32_t gidx = w->id; gidx < e->n_groups && !e->cancel; gidx += w->n_workers) {
+    for (uint32_t gidx = w->id; gidx < e->n_groups && !CANCELLED(e); gidx += w->n_workers) {
         struct group *g = &e->groups[gidx];
         struct giter gi;
         gi_init(&gi, e, g);
@@ -1339,7 +1342,7 @@ static void range_worker(struct worker *w)
     bool no_pipeline = true;
     for (uint32_t b = 0; b < e->n_br; b++)
         no_pipeline = no_pipeline && e->br[b].n_stages == 0;
-    for (uint32_t gidx = w->id; gidx < e->n_groups && !e->cancel; gidx += w->n_workers) {
+    for (uint32_t gidx = w->id; gidx < e->n_groups && !CANCELLED(e); gidx += w->n_workers) {
         struct group *g = &e->groups[gidx];
         uint32_t plain_acc = 0;
         if (g->n == 1 && no_pipeline && !rc->x->has_unwrap) {
@@ -1347,7 +1350,7 @@ static void range_worker(struct worker *w)
             struct cur *c = &e->curs[g->first];
             struct kcalc kc;
             kcalc_init(&kc, rc);
-            while (!e->cancel && cur_ready(e, c)) {
+            while (!CANCELLED(e) && cur_ready(e, c)) {
                 const struct entry_batch *b = &c->b;
                 for (uint32_t i = c->i; i < b->n; i++) {
                     struct slice meta = b->meta ? b->meta[i] : (struct slice){"", 0};
@@ -1777,7 +1780,7 @@ struct lg_series {
 static void logsgo_worker(struct worker *w)
 {
     struct engine *e = w->e;
-    for (uint32_t gidx = w->id; gidx < e->n_groups && !e->cancel; gidx += w->n_workers) {
+    for (uint32_t gidx = w->id; gidx < e->n_groups && !CANCELLED(e); gidx += w->n_workers) {
         struct group *g = &e->groups[gidx];
         uint32_t first = w->n_lg;
         struct giter gi;

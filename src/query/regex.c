@@ -154,7 +154,8 @@ static unsigned long match_limit = 1000000;
 
 void regex_set_match_limit(unsigned long limit)
 {
-    match_limit = limit;
+    if (__atomic_load_n(&match_limit, __ATOMIC_RELAXED) != limit)
+        __atomic_store_n(&match_limit, limit, __ATOMIC_RELAXED);
 }
 
 /* One match context and match data per thread, created on first use. */
@@ -183,7 +184,8 @@ static void tls_key_init(void)
 
 static void tls_init(void)
 {
-    if (tls_mctx && tls_limit == match_limit)
+    unsigned long limit = __atomic_load_n(&match_limit, __ATOMIC_RELAXED);
+    if (tls_mctx && tls_limit == limit)
         return;
     if (!tls_mctx) {
         pthread_once(&tls_once, tls_key_init);
@@ -195,9 +197,9 @@ static void tls_init(void)
         pcre2_jit_stack_assign(tls_mctx, NULL, tls_jit);
         pthread_setspecific(tls_key, tls_md);
     }
-    pcre2_set_match_limit(tls_mctx, (uint32_t)match_limit);
+    pcre2_set_match_limit(tls_mctx, (uint32_t)limit);
     pcre2_set_depth_limit(tls_mctx, 10000);
-    tls_limit = match_limit;
+    tls_limit = limit;
 }
 
 static bool is_meta(char c)

@@ -809,6 +809,10 @@ HANDLER(h_loki_series)
     int64_t start, end;
     if (time_range(req, METADATA_DEFAULT_SINCE, &start, &end) < 0)
         return;
+    if (nm > 16) {
+        http_reply_text(req, 400, "too many match[] parameters: %zu (16 at most)", nm);
+        return;
+    }
     const struct selector **sels = arena_alloc(&req->arena, 64 * sizeof(*sels));
     uint32_t ns = 0;
     struct plan plans[16];

@@ -42,7 +42,7 @@ static pthread_mutex_t tails_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t tails_cv = PTHREAD_COND_INITIALIZER;
 static int tail_fds[MAX_TAILS];
 static int n_tails;
-static volatile int tails_stopping;
+static int tails_stopping; /* read and written atomically */
 
 struct tail {
     struct server *srv;
@@ -82,7 +82,7 @@ static void tail_release_slot(int slot)
 void tail_shutdown(void)
 {
     pthread_mutex_lock(&tails_lock);
-    tails_stopping = 1;
+    __atomic_store_n(&tails_stopping, 1, __ATOMIC_RELAXED);
     for (int i = 0; i < MAX_TAILS; i++)
         if (tail_fds[i] > 0)
             shutdown(tail_fds[i], SHUT_RDWR);
@@ -345,7 +345,7 @@ static void tail_run(int fd, void *arg)
     struct tail *t = arg;
     pthread_mutex_lock(&tails_lock);
     tail_fds[t->slot] = fd;
-    bool stopping = tails_stopping;
+    bool stopping = __atomic_load_n(&tails_stopping, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&tails_lock);
     struct arena pa;
     arena_init(&pa, 0);
@@ -365,7 +365,7 @@ static void tail_run(int fd, void *arg)
     int64_t from = t->start;
     bool first = true;
     for (;;) {
-        if (tails_stopping) {
+        if (__atomic_load_n(&tails_stopping, __ATOMIC_RELAXED)) {
             send_close(fd, 1001, "server shutting down");
             break;
         }

@@ -52,6 +52,37 @@ NS = 10**9
 OFFSET_RE = re.compile(r"^([+-])(\d+(?:\.\d+)?)s$")
 
 
+_HELP = {}
+
+
+def neutral_flags(binary):
+    """Flags that keep the server from adding labels the data did not carry.
+
+    The ingest path adds a service_name label and detected_level metadata by
+    default (as Loki's distributor does); the suite's expectations are about
+    what was pushed, so switch those off when this build has the options.
+    """
+    if binary not in _HELP:
+        import subprocess
+        try:
+            _HELP[binary] = subprocess.run([binary, "--help"], capture_output=True,
+                                           timeout=30).stdout.decode("utf-8", "replace")
+        except OSError:
+            _HELP[binary] = ""
+    text = _HELP[binary]
+    flags = []
+    if "--limits.discover-service-name=" in text:
+        flags.append("--limits.discover-service-name=")
+    if "--limits.discover-log-levels=" in text:
+        flags.append("--limits.discover-log-levels=false")
+    return flags
+
+
+def default_server(env, *flags):
+    """A server for query tests: env.server with neutral_flags and the given flags."""
+    return env.server(neutral_flags(env.binary) + list(flags))
+
+
 def choose_base():
     """An hour boundary two hours ago, in seconds."""
     now = int(time.time())
@@ -339,6 +370,9 @@ def normalise(ep, status, text, base):
         return [body["data"]]
     if ep in ("labels", "label_values", "series"):
         return [json.dumps(body["data"], ensure_ascii=False)]
+    if ep == "stats" and body.get("chunks"):
+        body["chunks"] = "some"  # how many chunks hold the data depends on the tier
+
     return [json.dumps(body, ensure_ascii=False)]
 
 

@@ -7,6 +7,7 @@ import struct
 import threading
 import time
 
+from golden import default_server
 from harness import check, eq, now_ns, wait_until
 
 
@@ -60,7 +61,7 @@ class WebSocket:
 
 
 def test_tail_websocket_streams_new_entries(env):
-    s = env.server(["--query.tail-poll-interval=100ms"])
+    s = default_server(env, "--query.tail-poll-interval=100ms")
     ts = now_ns()
     s.push([{"stream": {"app": "tail"}, "values": [[str(ts - 5 * 10**9), "before"]]}])
     ws = WebSocket(s.port, "/loki/api/v1/tail?query=%7Bapp%3D%22tail%22%7D&start=" +
@@ -99,7 +100,7 @@ def test_tail_websocket_streams_new_entries(env):
 
 
 def test_tail_is_closed_at_shutdown(env):
-    s = env.server()
+    s = default_server(env)
     ws = WebSocket(s.port, "/loki/api/v1/tail?query=%7Bapp%3D%22x%22%7D")
     eq(ws.status, 101, "upgraded")
     time.sleep(0.3)
@@ -115,7 +116,7 @@ def push_many(s, app, n, t0, line_fn, streams=1):
 
 
 def test_limits_series_memory_and_timeout(env):
-    s = env.server(["--query.max-series=3", "--query.max-memory=64KiB"])
+    s = default_server(env, "--query.max-series=3", "--query.max-memory=64KiB")
     t0 = now_ns() - 60 * 10**9
     push_many(s, "many", 400, t0, lambda i: '{"i":%d,"k":"v%d"}' % (i, i % 50), streams=8)
     r = s.get("/loki/api/v1/query", {"query": 'count_over_time({app="many"}[5m])'})
@@ -128,7 +129,7 @@ def test_limits_series_memory_and_timeout(env):
     eq((r.status, r.json()["data"]["result"][0]["value"][1]), (200, "400"), "aggregated fits")
     s.stop()
     # A query past --query.timeout gets 504 with Loki's kind of text.
-    s2 = env.server(["--query.timeout=1ms", "--query.parallelism=1"])
+    s2 = default_server(env, "--query.timeout=1ms", "--query.parallelism=1")
     push_many(s2, "slow", 20000, t0, lambda i: "level=info user=u%d msg=\"hello %d\"" % (i, i))
     r = s2.get("/loki/api/v1/query_range", {
         "query": 'sum(count_over_time({app="slow"} | logfmt | line_format "{{.user}} {{.msg}}" '
@@ -138,7 +139,7 @@ def test_limits_series_memory_and_timeout(env):
 
 
 def test_hostile_regex_is_bounded(env):
-    s = env.server()
+    s = default_server(env)
     t0 = now_ns() - 10 * 10**9
     s.push([{"stream": {"app": "re"}, "values": [[str(t0 + i), "a" * 40 + "b"]
                                                  for i in range(50)]}])
@@ -151,7 +152,7 @@ def test_hostile_regex_is_bounded(env):
 
 
 def test_concurrent_queries_and_client_going_away(env):
-    s = env.server(["--query.parallelism=2"])
+    s = default_server(env, "--query.parallelism=2")
     t0 = now_ns() - 30 * 10**9
     push_many(s, "conc", 5000, t0, lambda i: "line %d status=%d" % (i, 200 + i % 3), streams=4)
     q = 'sum by (shard) (count_over_time({app="conc"} |= "status=2" [1m]))'

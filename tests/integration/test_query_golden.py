@@ -9,7 +9,7 @@ from harness import check
 
 
 def test_golden_suite_head_and_parts(env):
-    golden.run_suite(env, lambda e: e.server())
+    golden.run_suite(env, golden.default_server)
 
 
 def test_golden_suite_is_large_enough(env):

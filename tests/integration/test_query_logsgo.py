@@ -5,6 +5,7 @@ labels} with line = message (the gRPC path is the ingest room's).
 """
 import json
 
+from golden import default_server
 from harness import check, eq, http
 
 
@@ -39,7 +40,7 @@ def recent_base():
 
 
 def test_logsgo_range_counts_1_2_3(env):
-    s = env.server()
+    s = default_server(env)
     t = recent_base() - 1800
     for k in range(3):
         logsgo_push(s, [("ap-south1", "info", "user logged in", t + k * 900, None)])
@@ -58,7 +59,7 @@ def test_logsgo_range_counts_1_2_3(env):
 
 
 def test_logsgo_counts_survive_a_restart(env):
-    s = env.server()
+    s = default_server(env)
     t = recent_base()
     logsgo_push(s, [("svc", "warn", "disk full", t, {"env": "prod"}),
                     ("svc", "warn", "disk full", t + 10, {"env": "prod"}),
@@ -83,7 +84,7 @@ def test_logsgo_counts_survive_a_restart(env):
 
 
 def test_logsgo_labels_and_custom_label_queries(env):
-    s = env.server()
+    s = default_server(env)
     t = recent_base()
     eq(s.get("/api/v1/labels").json(), {"Services": [], "Levels": [], "CustomLabels": {}},
        "labels of an empty store")

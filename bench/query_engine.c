@@ -140,7 +140,14 @@ static void m_close(struct tier *t)
     (void)t;
 }
 
-static const struct tier_ops m_ops = {"memory-bench", m_select, m_series, m_stats, NULL, m_close};
+static const struct tier_ops m_ops = {
+    .name = "memory-bench",
+    .select = m_select,
+    .series = m_series,
+    .stats = m_stats,
+    .close = m_close,
+    .meta_without_lines = true, /* the corpus has no metadata */
+};
 
 static struct mstream *stream_for(struct mtier *t, struct arena *a, struct slice app,
                                   struct slice host, struct slice level)

@@ -150,7 +150,7 @@ struct group {
 struct engine {
     const struct log_expr *br;
     uint32_t n_br;
-    bool backward, want_lines;
+    bool backward, want_lines, want_meta;
     int64_t start, end;
     struct arena *a; /* collection memory (single-threaded phase only) */
     struct cur *curs;
@@ -321,6 +321,7 @@ static int collect(struct engine *e, struct tier *chain, const char *tenant_spec
                     .end = e->end,
                     .backward = e->backward,
                     .want_lines = e->want_lines,
+                    .want_meta = e->want_meta || e->want_lines,
                     .needles = nn ? needles : NULL,
                     .n_needles = nn,
                     .cancel = &e->cancel,
@@ -409,6 +410,18 @@ static void gi_init(struct giter *gi, struct engine *e, struct group *g)
     gi->c = &e->curs[g->first];
     gi->taken = -1;
     gi->dup_ts = INT64_MIN;
+}
+
+/* Close a group's cursors once it is read: a tier keeps a decompressed block per open cursor. */
+static void group_close(struct engine *e, const struct group *g)
+{
+    for (uint32_t k = 0; k < g->n; k++) {
+        struct cur *c = &e->curs[g->first + k];
+        if (c->c) {
+            c->c->ops->close(c->c);
+            c->c = NULL;
+        }
+    }
 }
 
 static uint64_t dup_key(const struct giter *gi, const struct cur *c)
@@ -905,6 +918,7 @@ static void log_worker(struct worker *w)
                     break;
             }
         }
+        group_close(e, g);
     }
     free(h.v);
 }
@@ -1377,6 +1391,7 @@ static void range_worker(struct worker *w)
                 if (worker_should_stop(w))
                     break;
             }
+            group_close(e, g);
             continue;
         }
         struct giter gi;
@@ -1392,6 +1407,7 @@ static void range_worker(struct worker *w)
             if ((++tick & 0xfff) == 0 && (arena_over_limit(&w->a) || worker_should_stop(w)))
                 break;
         }
+        group_close(e, g);
     }
 }
 
@@ -1612,6 +1628,32 @@ static uint32_t absent_labels(const struct expr *x, struct arena *a, struct labe
     return n;
 }
 
+/*
+ * Whether a range aggregation's series can depend on structured metadata
+ * (they include it, unless an outer sum keeps only labels every selected
+ * stream has: metadata named like a stream label becomes name_extracted).
+ */
+static bool range_needs_meta(const struct expr *x, const struct grouping *fold)
+{
+    if (!fold)
+        return true;
+    if (fold->without)
+        return true;
+    for (uint32_t k = 0; k < fold->n; k++) {
+        /* every branch's selector must guarantee the label (a matcher refusing "") */
+        for (uint32_t b = 0; b < x->n_log; b++) {
+            const struct selector *sel = &x->log[b].sel;
+            bool sure = false;
+            for (uint32_t m = 0; m < sel->n && !sure; m++)
+                sure =
+                    slice_eq(sel->m[m].name, fold->names[k]) && !matcher_matches_empty(&sel->m[m]);
+            if (!sure)
+                return true;
+        }
+    }
+    return false;
+}
+
 int engine_range(struct tier *chain, const struct expr *x, const struct range_eval *r,
                  struct arena *a, struct matrix *out, struct query_stats *stats, char *err,
                  size_t errlen)
@@ -1629,7 +1671,12 @@ int engine_range(struct tier *chain, const struct expr *x, const struct range_ev
     bool stages = false;
     for (uint32_t b = 0; b < x->n_log; b++)
         stages = stages || x->log[b].n_stages;
-    e.want_lines = stages || x->has_unwrap;
+    bool meta = range_needs_meta(x, r->fold);
+    bool chain_meta = true;
+    for (struct tier *t = chain; t; t = t->next)
+        chain_meta = chain_meta && t->ops->meta_without_lines;
+    e.want_meta = meta;
+    e.want_lines = stages || x->has_unwrap || (meta && !chain_meta);
     int64_t last = r->start + (int64_t)(r->n_steps - 1) * r->step;
     e.start = r->start - x->offset - x->range + 1;
     e.end = last - x->offset + 1;
@@ -1832,6 +1879,7 @@ static void logsgo_worker(struct worker *w)
             if ((++tick & 0xfff) == 0 && worker_should_stop(w))
                 break;
         }
+        group_close(e, g);
     }
 }
 

@@ -130,8 +130,15 @@ static void fake_close(struct tier *t)
     (void)t;
 }
 
-static const struct tier_ops fake_ops = {"fake",     fake_select, fake_series,
-                                         fake_stats, NULL,        fake_close};
+/* The fake tier has no metadata, so it can always answer without lines. */
+static const struct tier_ops fake_ops = {
+    .name = "fake",
+    .select = fake_select,
+    .series = fake_series,
+    .stats = fake_stats,
+    .close = fake_close,
+    .meta_without_lines = true,
+};
 
 static struct fake_stream *fake_add(struct fake_tier *t, const char *app, const char *pod)
 {
@@ -290,6 +297,23 @@ TEST(engine_counts_without_lines_and_dedups_across_tiers)
                              sizeof(err)),
                   0);
     ASSERT_EQ_INT(t0.want_lines_seen, 0); /* no pipeline: timestamps and sizes only */
+    /* a tier that keeps metadata beside the lines is asked for lines instead */
+    static struct tier_ops plain_ops;
+    plain_ops = fake_ops;
+    plain_ops.meta_without_lines = false;
+    t1.tier.ops = &plain_ops;
+    ASSERT_EQ_INT(run_metric(&t0.tier, "count_over_time({app=\"a\"}[10s])", 10, 10, 1, &a, &mr, err,
+                             sizeof(err)),
+                  0);
+    ASSERT_EQ_INT(t0.want_lines_seen, 1);
+    ASSERT_NEAR(mr.m.s[0].v[0], 6, 0); /* with lines, the hand-over copy is found by its line */
+    /* an outer sum without labels needs no metadata: no lines */
+    ASSERT_EQ_INT(run_metric(&t0.tier, "sum(count_over_time({app=\"a\"}[10s]))", 10, 10, 1, &a, &mr,
+                             err, sizeof(err)),
+                  0);
+    ASSERT_EQ_INT(t0.want_lines_seen, 0);
+    ASSERT_NEAR(mr.m.s[0].v[0], 6, 0);
+    t1.tier.ops = &fake_ops;
     ASSERT_EQ_INT(mr.m.n, 1);
     /* 1 2 3 5 in tier 0; 3 (the same size: a copy) 4 5 (another size: a different entry) */
     ASSERT_NEAR(mr.m.s[0].v[0], 6, 0);

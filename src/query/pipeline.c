@@ -42,6 +42,7 @@ struct slice pipe_dup(struct pipe_state *ps, struct slice s)
 static void add_push(struct pipe_state *ps, enum label_cat cat, struct slice name,
                      struct slice value)
 {
+    ps->n_meta += cat == CAT_META;
     if (ps->n_add == ps->cap_add) {
         ps->cap_add = ps->cap_add ? ps->cap_add * 2 : 16;
         ps->add = xreallocarray(ps->add, ps->cap_add, sizeof(*ps->add));
@@ -71,6 +72,7 @@ int pipe_begin(struct pipe_state *ps, const struct label *base, uint32_t n_base,
     if (n_base)
         memset(ps->base_del, 0, n_base);
     ps->n_add = 0;
+    ps->n_meta = 0;
     ps->has_err = ps->has_details = false;
     ps->touched = false;
     if (!meta.len)
@@ -139,8 +141,10 @@ void pipe_set(struct pipe_state *ps, enum label_cat cat, struct slice name, stru
     }
     int i;
     if (cat == CAT_PARSED) {
-        while ((i = add_find(ps, CAT_META, name)) >= 0)
+        while (ps->n_meta && (i = add_find(ps, CAT_META, name)) >= 0) {
             add_remove(ps, (uint32_t)i);
+            ps->n_meta--;
+        }
         base_delete(ps, name);
     } else if (cat == CAT_META) {
         base_delete(ps, name);
@@ -171,8 +175,10 @@ void pipe_del(struct pipe_state *ps, struct slice name)
         return;
     }
     int i;
-    while ((i = add_find(ps, -1, name)) >= 0)
+    while ((i = add_find(ps, -1, name)) >= 0) {
+        ps->n_meta -= ps->add[i].cat == CAT_META;
         add_remove(ps, (uint32_t)i);
+    }
     base_delete(ps, name);
 }
 
@@ -376,6 +382,22 @@ struct jscan {
     int depth;
 };
 
+/* The end of a JSON number or literal (strchr would also stop at the terminating NUL byte). */
+static inline bool jdelim(char c, bool colon)
+{
+    switch (c) {
+    case ' ':
+    case '\t':
+    case '\r':
+    case '\n':
+    case ',':
+    case '}':
+    case ']': return true;
+    case ':': return colon;
+    default: return false;
+    }
+}
+
 static void jws(struct jscan *j)
 {
     while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
@@ -568,7 +590,7 @@ static bool jskip(struct jscan *j)
         return jstring(j, &s, &esc);
     }
     const char *s = j->p;
-    while (j->p < j->end && !strchr(" \t\r\n,}]:", *j->p))
+    while (j->p < j->end && !jdelim(*j->p, true))
         j->p++;
     if (j->p == s) {
         j->err = "Malformed JSON error";
@@ -642,7 +664,7 @@ static bool jflatten(struct pipe_state *ps, struct jscan *j, struct buf *prefix)
                 value = junescape(ps, raw, esc);
             } else {
                 const char *s = j->p;
-                while (j->p < j->end && !strchr(" \t\r\n,}]", *j->p))
+                while (j->p < j->end && !jdelim(*j->p, false))
                     j->p++;
                 value = (struct slice){s, (size_t)(j->p - s)};
                 if (value.len == 0) {
@@ -791,7 +813,7 @@ static void stage_json_fields(struct pipe_state *ps, const struct stage *st, str
                     value = (struct slice){s, (size_t)(j.p - s)};
             } else {
                 const char *s = j.p;
-                while (j.p < j.end && !strchr(" \t\r\n,}]", *j.p))
+                while (j.p < j.end && !jdelim(*j.p, false))
                     j.p++;
                 value = (struct slice){s, (size_t)(j.p - s)};
                 if (slice_eq_str(value, "null"))

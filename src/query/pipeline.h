@@ -44,6 +44,7 @@ struct pipe_state {
     uint32_t cap_del;
     struct lb_entry *add; /* private: metadata and parsed labels */
     uint32_t n_add, cap_add;
+    uint32_t n_meta;               /* private: how many of add are metadata */
     struct slice err, err_details; /* __error__ and __error_details__ (len 0: none) */
     bool has_err, has_details;
     bool touched; /* private: labels differ from the base */

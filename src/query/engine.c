@@ -1751,6 +1751,12 @@ int engine_range(struct tier *chain, const struct expr *x, const struct range_ev
             }
         }
     }
+    if (!e.rc && r->lim.max_memory &&
+        (uint64_t)merged.n_accs * r->n_steps * (sizeof(double) + 1) > r->lim.max_memory)
+        engine_fail(&e, STRATA_ELIMIT,
+                    "query exceeded the memory limit of %zu bytes (--query.max-memory): %u series "
+                    "x %u steps; narrow the selector, aggregate, or raise the step",
+                    r->lim.max_memory, merged.n_accs, r->n_steps);
     if (!e.rc) {
         if (x->rop == RANGE_ABSENT) {
             /* one series: 1 where no series has a sample */

@@ -1,33 +1,9 @@
 /*
- * routes.c - the route table of the HTTP listener.
+ * routes.c - the route tables of the HTTP listeners: path, methods, handler.
  *
- * Handlers of APIs not built yet are weak stubs below answering 501, so that
- * each API's file can define its handlers without touching this table.
+ * Every handler lives in the file of its API (see handlers.h).
  */
 #include "server/handlers.h"
-
-#define NOT_YET(name)                                                                      \
-    __attribute__((weak)) void name(struct http_req *req, void *ctx)                       \
-    {                                                                                      \
-        (void)ctx;                                                                         \
-        http_reply_text(req, 501, "%s %s is not implemented yet", req->method, req->path); \
-    }
-
-NOT_YET(h_loki_query)
-NOT_YET(h_loki_labels)
-NOT_YET(h_loki_label_values)
-NOT_YET(h_loki_series)
-NOT_YET(h_loki_index_stats)
-NOT_YET(h_loki_index_volume)
-NOT_YET(h_loki_index_volume_range)
-NOT_YET(h_loki_detected_labels)
-NOT_YET(h_loki_detected_fields)
-NOT_YET(h_loki_detected_field_values)
-NOT_YET(h_loki_patterns)
-NOT_YET(h_loki_format_query)
-NOT_YET(h_loki_tail)
-NOT_YET(h_logsgo_query)
-NOT_YET(h_logsgo_labels)
 
 const struct http_route server_routes[] = {
     /* probes, metrics, build info */

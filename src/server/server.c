@@ -15,6 +15,7 @@
 #include "server/grpc.h"
 #include "server/handlers.h"
 #include "server/http.h"
+#include "server/query_api.h"
 #include "server/tenant.h"
 
 static struct http_server *listen_http(struct server *srv, const char *addr,
@@ -125,6 +126,7 @@ out:
     int64_t grace = rc == 0 ? cfg->server_shutdown_timeout : 0;
     queue_stop(srv.queue);
     rpc_server_stop(srv.grpc, grace);
+    tail_shutdown();
     http_stop(srv.web, grace);
     http_stop(srv.http, grace);
     if (clickhouse)

@@ -17,12 +17,16 @@
 #include "store/store.h"
 
 struct http_server;
+struct auth;
+struct tls_config;
 
 struct server {
     const struct config *cfg;
     struct store *store;
     struct http_server *http;
     struct http_server *web; /* --web-listen-addr, dashboard only */
+    struct auth *auth;       /* authentication (auth.h); the gRPC server checks calls with it */
+    struct tls_config *tls;  /* --tls-config-path (tls.h), NULL without; logclient is gRPC's */
     int64_t start_ns;
     volatile int ready;
     struct metric *ingested_entries, *ingested_bytes;

@@ -60,7 +60,8 @@ struct auth {
     struct metric *m_fail[FAIL_N], *m_hit, *m_miss;
 };
 
-static void fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void fail(char *err, size_t errlen, const char *fmt, ...)
 {
     if (!err || !errlen)
@@ -167,8 +168,7 @@ static int parse_mode(const char *s, bool have_key, bool have_tokens, unsigned *
     }
     if (!strcasecmp(m, "none")) {
         if (have_key || have_tokens) {
-            fail(err, errlen,
-                 "--auth.mode=none but %s is set: remove it, or choose --auth.mode=%s",
+            fail(err, errlen, "--auth.mode=none but %s is set: remove it, or choose --auth.mode=%s",
                  have_key ? "--public-key-path" : "--auth.tokens-file",
                  have_key ? "jwt" : "tokens");
             return STRATA_EINVAL;
@@ -276,8 +276,7 @@ int auth_new(const struct config *cfg, struct auth **out, char *err, size_t errl
         }
         const char *tc = cfg->auth_tenant_claim ? cfg->auth_tenant_claim : "";
         const char *rcl = cfg->auth_role_claim ? cfg->auth_role_claim : "";
-        if (!tc[0] || is_registered_claim(tc) || is_registered_claim(rcl) ||
-            !strcmp(tc, rcl)) {
+        if (!tc[0] || is_registered_claim(tc) || is_registered_claim(rcl) || !strcmp(tc, rcl)) {
             fail(err, errlen,
                  "--auth.tenant-claim=\"%s\" and --auth.role-claim=\"%s\": each must be a "
                  "claim of its own, not exp, nbf, iat, iss, aud or jti",
@@ -289,8 +288,8 @@ int auth_new(const struct config *cfg, struct auth **out, char *err, size_t errl
         a->role_claim = xstrdup(rcl);
         a->issuer = xstrdup(cfg->auth_jwt_issuer ? cfg->auth_jwt_issuer : "");
         a->audience = xstrdup(cfg->auth_jwt_audience ? cfg->auth_jwt_audience : "");
-        a->spec = (struct jose_claim_spec){a->tenant_claim, a->role_claim, a->issuer,
-                                          a->audience, cfg->auth_jwt_leeway / NS_PER_SEC};
+        a->spec = (struct jose_claim_spec){a->tenant_claim, a->role_claim, a->issuer, a->audience,
+                                           cfg->auth_jwt_leeway / NS_PER_SEC};
         rc = parse_roles_list(cfg->auth_jwt_default_roles, &a->default_roles, err, errlen);
         if (rc < 0)
             goto fail;
@@ -356,8 +355,7 @@ void auth_describe(const struct auth *a, char *out, size_t cap)
                               a->algs & JOSE_RS512 ? "RS512" : "", a->tenant_claim);
     }
     if ((m & AUTH_MODE_TOKENS) && n < cap)
-        snprintf(out + n, cap - n, "%stokens (%zu)", n ? " + " : "",
-                 token_table_count(a->tokens));
+        snprintf(out + n, cap - n, "%stokens (%zu)", n ? " + " : "", token_table_count(a->tokens));
 }
 
 /* ---- the JWT cache ---- */
@@ -514,16 +512,15 @@ static int claim_roles(struct auth *a, const struct jose_claims *c, struct auth_
         }
     }
     if (!roles) {
-        fail(err, errlen, "invalid token claims: no \"%s\" claim naming the role",
-             a->role_claim);
+        fail(err, errlen, "invalid token claims: no \"%s\" claim naming the role", a->role_claim);
         return STRATA_EUNAUTH;
     }
     id->roles = roles;
     return 0;
 }
 
-static int check_jwt(struct auth *a, const char *token, size_t len, int64_t now_s,
-                     struct arena *ar, struct auth_identity *id, char *err, size_t errlen)
+static int check_jwt(struct auth *a, const char *token, size_t len, int64_t now_s, struct arena *ar,
+                     struct auth_identity *id, char *err, size_t errlen)
 {
     unsigned char d[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)token, len, d);
@@ -608,8 +605,8 @@ static int choose_tenant(const char *requested, unsigned role, struct arena *ar,
         const char *bar = strchr(p, '|');
         size_t n = bar ? (size_t)(bar - p) : strlen(p);
         if (!holds_tenant(id, p, n)) {
-            fail(err, errlen, "permission denied: the token does not hold tenant \"%.*s\"",
-                 (int)n, p);
+            fail(err, errlen, "permission denied: the token does not hold tenant \"%.*s\"", (int)n,
+                 p);
             return STRATA_EFORBIDDEN;
         }
         if (!bar)
@@ -706,7 +703,10 @@ int auth_http_hook(struct http_req *req, void *ctx)
     char err[400];
     const char *want;
     if (tenant_requested(req, &want, err, sizeof(err)) < 0) {
-        http_reply_text(req, 400, "%s", err);
+        if (json_errors(req))
+            http_reply_json_error(req, 400, err);
+        else
+            http_reply_text(req, 400, "%s", err);
         return STRATA_EINVAL;
     }
     const char *authz = http_header(req, "Authorization");

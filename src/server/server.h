@@ -28,7 +28,7 @@ struct server {
     struct auth *auth;       /* authentication (auth.h); the gRPC server checks calls with it */
     struct tls_config *tls;  /* --tls-config-path (tls.h), NULL without; logclient is gRPC's */
     int64_t start_ns;
-    volatile int ready;
+    _Atomic int ready; /* read by /ready handlers on worker threads */
     struct metric *ingested_entries, *ingested_bytes;
 };
 

@@ -57,13 +57,13 @@ enum auth_mode {
 
 /* Who a checked request is. Strings live in the arena given to the check. */
 struct auth_identity {
-    const char *name;            /* the token's name, or the JWT's "sub"; "" if none */
-    const char *tenant;          /* what the request acts for: "a", or "a|b" on reads */
-    const char *const *tenants;  /* the tenants the credential holds */
-    uint32_t n_tenants;          /* 0 with any_tenant */
-    bool any_tenant;             /* the credential holds every tenant ("*") */
-    unsigned roles;              /* enum auth_role bits (admin expanded to all) */
-    int64_t expires_s;           /* when the credential expires (s since epoch), 0 never */
+    const char *name;           /* the token's name, or the JWT's "sub"; "" if none */
+    const char *tenant;         /* what the request acts for: "a", or "a|b" on reads */
+    const char *const *tenants; /* the tenants the credential holds */
+    uint32_t n_tenants;         /* 0 with any_tenant */
+    bool any_tenant;            /* the credential holds every tenant ("*") */
+    unsigned roles;             /* enum auth_role bits (admin expanded to all) */
+    int64_t expires_s;          /* when the credential expires (s since epoch), 0 never */
 };
 
 struct auth;

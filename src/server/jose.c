@@ -34,7 +34,8 @@ struct jose_keys {
     EVP_MD *md[3]; /* SHA-256, SHA-384, SHA-512, fetched once */
 };
 
-static void fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void fail(char *err, size_t errlen, const char *fmt, ...)
 {
     if (!err || !errlen)
@@ -399,7 +400,7 @@ static int check_signature(const struct jose_keys *keys, unsigned alg, struct sl
 }
 
 int jose_verify(const struct jose_keys *keys, unsigned allowed, const char *token, size_t len,
-               struct arena *a, struct slice *payload, char *err, size_t errlen)
+                struct arena *a, struct slice *payload, char *err, size_t errlen)
 {
     if (len == 0) {
         fail(err, errlen, "invalid token: empty");
@@ -518,7 +519,7 @@ static int read_numeric_date(struct json_reader *r, int64_t *out, const char **w
 }
 
 int jose_claims_check(struct slice payload, const struct jose_claim_spec *spec, int64_t now_s,
-                     struct arena *a, struct jose_claims *out, char *err, size_t errlen)
+                      struct arena *a, struct jose_claims *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
     struct json_reader r;

@@ -78,7 +78,7 @@ int jose_algs_parse(const char *list, unsigned *out, char *err, size_t errlen);
  * number of threads at once with the same keys.
  */
 int jose_verify(const struct jose_keys *keys, unsigned allowed, const char *token, size_t len,
-               struct arena *a, struct slice *payload, char *err, size_t errlen);
+                struct arena *a, struct slice *payload, char *err, size_t errlen);
 
 /* Which claims to read, and what they must hold. */
 struct jose_claim_spec {
@@ -111,7 +111,7 @@ struct jose_claims {
  * "invalid token claims: <why>" in err.
  */
 int jose_claims_check(struct slice payload, const struct jose_claim_spec *spec, int64_t now_s,
-                     struct arena *a, struct jose_claims *out, char *err, size_t errlen);
+                      struct arena *a, struct jose_claims *out, char *err, size_t errlen);
 
 /* ---- base64url (RFC 4648 section 5, without padding), shared with tests ---- */
 

@@ -23,7 +23,8 @@
 
 #define PEM_MAX (1u << 20)
 
-static void fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void fail(char *err, size_t errlen, const char *fmt, ...)
 {
     if (!err || !errlen)
@@ -90,8 +91,7 @@ static int parse_section(struct parse *p, const char *name, yaml_node_t *n, stru
         return 0; /* "http:" with nothing under it */
     if (n->type != YAML_MAPPING_NODE)
         return bad(p, n, "%s: expected a mapping (enabled, cert_file, key_file, ca_file)", name);
-    for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top;
-         pr++) {
+    for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
         yaml_node_t *k = yaml_doc_node(p->doc, pr->key);
         yaml_node_t *v = yaml_doc_node(p->doc, pr->value);
         if (!k || !v || k->type != YAML_SCALAR_NODE)
@@ -228,8 +228,7 @@ static int check_section(const char *name, struct tls_section *s, char *err, siz
     }
     struct stat st;
     if (stat(s->key_file, &st) == 0 && (st.st_mode & 077))
-        log_warn("tls: private key %s is readable by group or others (chmod 600 it)",
-                 s->key_file);
+        log_warn("tls: private key %s is readable by group or others (chmod 600 it)", s->key_file);
     if (s->ca_file) {
         s->ca_pem = keyfile_read(s->ca_file, PEM_MAX, &s->ca_len, e2, sizeof(e2));
         if (!s->ca_pem) {

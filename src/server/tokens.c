@@ -27,7 +27,8 @@ struct token_table {
     size_t mask;
 };
 
-static void fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void fail(char *err, size_t errlen, const char *fmt, ...)
 {
     if (!err || !errlen)
@@ -188,8 +189,7 @@ static int parse_entry(struct parse *p, yaml_node_t *n, size_t index, struct tok
     if (n->type != YAML_MAPPING_NODE)
         return bad(p, n, "each entry of tokens must be a mapping (name, token, tenants, role)");
     bool have_token = false, have_tenants = false, have_roles = false;
-    for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top;
-         pr++) {
+    for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
         yaml_node_t *k = yaml_doc_node(p->doc, pr->key);
         yaml_node_t *v = yaml_doc_node(p->doc, pr->value);
         if (!k || !v || k->type != YAML_SCALAR_NODE)

@@ -36,8 +36,8 @@ struct token_entry {
     char *name;
     char **tenants; /* valid tenant ids, or the single TENANT_ANY ("*") */
     uint32_t n_tenants;
-    bool any_tenant; /* tenants is ["*"] */
-    unsigned roles;  /* enum auth_role bits, admin expanded to read|write|admin */
+    bool any_tenant;    /* tenants is ["*"] */
+    unsigned roles;     /* enum auth_role bits, admin expanded to read|write|admin */
     int64_t expires_ns; /* 0: never */
 };
 

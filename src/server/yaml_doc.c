@@ -14,7 +14,8 @@
 #include "core/err.h"
 #include "server/keyfile.h"
 
-static void fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void fail(char *err, size_t errlen, const char *fmt, ...)
 {
     if (!err || !errlen)
@@ -26,8 +27,7 @@ static void fail(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /* First pass: events only, refusing aliases, anchors and a second document. */
-static int check_events(const char *text, size_t len, const char *origin, char *err,
-                        size_t errlen)
+static int check_events(const char *text, size_t len, const char *origin, char *err, size_t errlen)
 {
     yaml_parser_t p;
     if (!yaml_parser_initialize(&p)) {

@@ -87,8 +87,9 @@ static char *mint(const char *header, const char *payload, enum signer how, cons
         EVP_PKEY *k = private_key(key);
         EVP_MD_CTX *ctx = EVP_MD_CTX_new();
         EVP_PKEY_CTX *pctx = NULL;
-        const EVP_MD *md = how == SIGN_RS384 ? EVP_sha384() : how == SIGN_RS512 ? EVP_sha512()
-                                                                                : EVP_sha256();
+        const EVP_MD *md = how == SIGN_RS384   ? EVP_sha384()
+                           : how == SIGN_RS512 ? EVP_sha512()
+                                               : EVP_sha256();
         EVP_DigestSignInit(ctx, &pctx, md, NULL, k);
         if (how == SIGN_PS256)
             EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING);
@@ -141,7 +142,8 @@ static void verify(const char *token, struct arena *a, struct verify_result *r)
     struct slice payload;
     struct jose_claim_spec spec = {"tenant", "role", "", "", 0};
     r->err[0] = '\0';
-    r->rc = jose_verify(k, JOSE_ALGS_RSA, token, strlen(token), a, &payload, r->err, sizeof(r->err));
+    r->rc =
+        jose_verify(k, JOSE_ALGS_RSA, token, strlen(token), a, &payload, r->err, sizeof(r->err));
     if (r->rc == 0)
         r->rc = jose_claims_check(payload, &spec, now_s(), a, &r->claims, r->err, sizeof(r->err));
     jose_keys_free(k);
@@ -201,14 +203,14 @@ TEST(jwt_exp_is_required_and_checked)
                                "invalid token claims: \"exp\" is required"));
     ASSERT_TRUE(expect_refused(HDR_RS256, "{\"exp\":1.9e9,\"tenant\":\"t\"}", SIGN_RS256,
                                TEST_KEY_A, NULL, "invalid token claims: \"exp\" must be"));
-    ASSERT_TRUE(expect_refused(HDR_RS256, "{\"exp\":\"4000000000\",\"tenant\":\"t\"}",
-                               SIGN_RS256, TEST_KEY_A, NULL, "invalid token claims"));
+    ASSERT_TRUE(expect_refused(HDR_RS256, "{\"exp\":\"4000000000\",\"tenant\":\"t\"}", SIGN_RS256,
+                               TEST_KEY_A, NULL, "invalid token claims"));
     ASSERT_TRUE(expect_refused(HDR_RS256, "{\"exp\":0,\"tenant\":\"t\"}", SIGN_RS256, TEST_KEY_A,
                                NULL, "invalid token claims: \"exp\" must be a positive"));
     ASSERT_TRUE(expect_refused(HDR_RS256, "{\"exp\":-5,\"tenant\":\"t\"}", SIGN_RS256, TEST_KEY_A,
                                NULL, "invalid token claims"));
-    ASSERT_TRUE(expect_refused(HDR_RS256, "{\"exp\":null,\"tenant\":\"t\"}", SIGN_RS256,
-                               TEST_KEY_A, NULL, "invalid token claims"));
+    ASSERT_TRUE(expect_refused(HDR_RS256, "{\"exp\":null,\"tenant\":\"t\"}", SIGN_RS256, TEST_KEY_A,
+                               NULL, "invalid token claims"));
     ASSERT_TRUE(expect_refused(HDR_RS256, "{\"exp\":4000000000,\"exp\":1,\"tenant\":\"t\"}",
                                SIGN_RS256, TEST_KEY_A, NULL,
                                "invalid token claims: \"exp\" duplicate member"));
@@ -219,8 +221,8 @@ TEST(jwt_nbf_is_honoured)
     char p[256];
     snprintf(p, sizeof(p), "{\"exp\":%lld,\"nbf\":%lld,\"tenant\":\"t\"}",
              (long long)(now_s() + 3600), (long long)(now_s() + 600));
-    ASSERT_TRUE(expect_refused(HDR_RS256, p, SIGN_RS256, TEST_KEY_A, NULL,
-                               "token is not valid yet"));
+    ASSERT_TRUE(
+        expect_refused(HDR_RS256, p, SIGN_RS256, TEST_KEY_A, NULL, "token is not valid yet"));
     snprintf(p, sizeof(p), "{\"exp\":%lld,\"nbf\":%lld,\"tenant\":\"t\"}",
              (long long)(now_s() + 3600), (long long)(now_s() - 600));
     struct arena a;
@@ -284,8 +286,8 @@ TEST(jwt_none_ps256_and_wrong_key_are_refused)
     /* Signed RS384 but labelled RS256. */
     ASSERT_TRUE(expect_refused(HDR_RS256, p, SIGN_RS384, TEST_KEY_A, NULL,
                                "invalid token: crypto/rsa: verification error"));
-    ASSERT_TRUE(expect_refused("{\"alg\":\"RS256\",\"crit\":[\"b64\"]}", p, SIGN_RS256,
-                               TEST_KEY_A, NULL, "invalid token: header: \"crit\""));
+    ASSERT_TRUE(expect_refused("{\"alg\":\"RS256\",\"crit\":[\"b64\"]}", p, SIGN_RS256, TEST_KEY_A,
+                               NULL, "invalid token: header: \"crit\""));
     ASSERT_TRUE(expect_refused("{\"alg\":\"RS256\",\"alg\":\"HS256\"}", p, SIGN_RS256, TEST_KEY_A,
                                NULL, "invalid token: header: duplicate member"));
     ASSERT_TRUE(expect_refused("{\"typ\":\"JWT\"}", p, SIGN_RS256, TEST_KEY_A, NULL,
@@ -354,15 +356,15 @@ TEST(jwt_tenant_and_role_claims_must_have_the_right_type)
                                "invalid token claims: \"tenant\" must be a string"));
     ASSERT_TRUE(expect_refused(HDR_RS256, payload_with(p, sizeof(p), "\"tenant\":[\"a\",1]"),
                                SIGN_RS256, TEST_KEY_A, NULL, "invalid token claims: \"tenant\""));
-    ASSERT_TRUE(expect_refused(HDR_RS256, payload_with(p, sizeof(p), "\"tenant\":\"\""),
-                               SIGN_RS256, TEST_KEY_A, NULL, "invalid token claims: \"tenant\""));
+    ASSERT_TRUE(expect_refused(HDR_RS256, payload_with(p, sizeof(p), "\"tenant\":\"\""), SIGN_RS256,
+                               TEST_KEY_A, NULL, "invalid token claims: \"tenant\""));
     ASSERT_TRUE(expect_refused(HDR_RS256, payload_with(p, sizeof(p), "\"role\":{\"x\":1}"),
                                SIGN_RS256, TEST_KEY_A, NULL, "invalid token claims: \"role\""));
     struct arena a;
     arena_init(&a, 0);
-    char *tok = mint(HDR_RS256,
-                     payload_with(p, sizeof(p), "\"tenant\":[\"a\",\"b\"],\"role\":[\"read\"]"),
-                     SIGN_RS256, TEST_KEY_A, NULL);
+    char *tok =
+        mint(HDR_RS256, payload_with(p, sizeof(p), "\"tenant\":[\"a\",\"b\"],\"role\":[\"read\"]"),
+             SIGN_RS256, TEST_KEY_A, NULL);
     struct verify_result r;
     verify(tok, &a, &r);
     free(tok);
@@ -404,9 +406,8 @@ TEST(jwt_interoperates_with_libjwt)
         jwt_add_grant(j, "tenant", "team-a");
         jwt_add_grant(j, "sub", "libjwt");
         jwt_add_grant_int(j, "exp", (long)(now_s() + 600));
-        ASSERT_EQ_INT(jwt_set_alg(j, algs[i], (const unsigned char *)TEST_KEY_A,
-                                  (int)strlen(TEST_KEY_A)),
-                      0);
+        ASSERT_EQ_INT(
+            jwt_set_alg(j, algs[i], (const unsigned char *)TEST_KEY_A, (int)strlen(TEST_KEY_A)), 0);
         char *tok = jwt_encode_str(j);
         jwt_free(j);
         ASSERT_TRUE(tok != NULL);
@@ -493,34 +494,33 @@ TEST(base64url_round_trip_and_strictness)
         ASSERT_EQ_INT(base64url_decode(slice_make(enc, el), out), (long)n);
         ASSERT_TRUE(n == 0 || !memcmp(in, out, n));
     }
-    ASSERT_EQ_INT(base64url_decode(SLICE_LIT("QQ=="), out), -1);   /* padding */
-    ASSERT_EQ_INT(base64url_decode(SLICE_LIT("QR"), out), -1);     /* non-zero leftover bits */
-    ASSERT_EQ_INT(base64url_decode(SLICE_LIT("Q"), out), -1);      /* 4k+1 characters */
-    ASSERT_EQ_INT(base64url_decode(SLICE_LIT("ab+/"), out), -1);   /* base64, not base64url */
+    ASSERT_EQ_INT(base64url_decode(SLICE_LIT("QQ=="), out), -1); /* padding */
+    ASSERT_EQ_INT(base64url_decode(SLICE_LIT("QR"), out), -1);   /* non-zero leftover bits */
+    ASSERT_EQ_INT(base64url_decode(SLICE_LIT("Q"), out), -1);    /* 4k+1 characters */
+    ASSERT_EQ_INT(base64url_decode(SLICE_LIT("ab+/"), out), -1); /* base64, not base64url */
     ASSERT_EQ_INT(base64url_decode(SLICE_LIT("-_-_"), out), 3);
 }
 
 /* ---- tokens.c ---- */
 
-static const char TOKENS_OK[] =
-    "tokens:\n"
-    "  - name: writer\n"
-    "    token: \"writer-token-0123456789\"\n"
-    "    tenant: shop\n"
-    "    role: write\n"
-    "  - token: reader-token-0123456789\n"
-    "    tenants: [shop, bank]\n"
-    "    roles: [read]\n"
-    "  - name: ops\n"
-    /* sha256("ops-token-0123456789abc") */
-    "    sha256: \"%s\"\n"
-    "    tenants: \"*\"\n"
-    "    role: admin\n"
-    "  - name: old\n"
-    "    token: old-token-0123456789\n"
-    "    tenant: shop\n"
-    "    role: read\n"
-    "    expires: 2020-01-01T00:00:00Z\n";
+static const char TOKENS_OK[] = "tokens:\n"
+                                "  - name: writer\n"
+                                "    token: \"writer-token-0123456789\"\n"
+                                "    tenant: shop\n"
+                                "    role: write\n"
+                                "  - token: reader-token-0123456789\n"
+                                "    tenants: [shop, bank]\n"
+                                "    roles: [read]\n"
+                                "  - name: ops\n"
+                                /* sha256("ops-token-0123456789abc") */
+                                "    sha256: \"%s\"\n"
+                                "    tenants: \"*\"\n"
+                                "    role: admin\n"
+                                "  - name: old\n"
+                                "    token: old-token-0123456789\n"
+                                "    tenant: shop\n"
+                                "    role: read\n"
+                                "    expires: 2020-01-01T00:00:00Z\n";
 
 static char *tokens_text(void)
 {
@@ -696,8 +696,7 @@ TEST(auth_mode_none_takes_the_header_tenant)
     ASSERT_EQ_STR(id.tenant, "a|b");
     ASSERT_EQ_INT(check(&f, NULL, AUTH_ROLE_WRITE, "a|b", &id, err, sizeof(err)), STRATA_EINVAL);
     ASSERT_EQ_STR(err, "multiple org IDs present");
-    ASSERT_EQ_INT(check(&f, NULL, AUTH_ROLE_READ, "../etc", &id, err, sizeof(err)),
-                  STRATA_EINVAL);
+    ASSERT_EQ_INT(check(&f, NULL, AUTH_ROLE_READ, "../etc", &id, err, sizeof(err)), STRATA_EINVAL);
     ASSERT_EQ_INT(check(&f, NULL, AUTH_ROLE_READ, "a||b", &id, err, sizeof(err)), STRATA_EINVAL);
     fixture_release(&f);
 }
@@ -718,21 +717,20 @@ TEST(auth_bearer_header_forms_and_logsgo_texts)
     ASSERT_EQ_INT(check(&f, "Basic dXNlcjpwYXNz", AUTH_ROLE_READ, NULL, &id, err, sizeof(err)),
                   STRATA_EUNAUTH);
     ASSERT_TRUE(!strncmp(err, "invalid token: ", 15));
-    ASSERT_EQ_INT(check(&f, "Bearer nope-nope-nope-nope", AUTH_ROLE_READ, NULL, &id, err,
-                        sizeof(err)),
-                  STRATA_EUNAUTH);
+    ASSERT_EQ_INT(
+        check(&f, "Bearer nope-nope-nope-nope", AUTH_ROLE_READ, NULL, &id, err, sizeof(err)),
+        STRATA_EUNAUTH);
     ASSERT_TRUE(!strncmp(err, "invalid token: ", 15));
     /* Scheme in any case, extra spaces, or the bare token as LogsGO's gRPC accepts. */
-    ASSERT_EQ_INT(check(&f, "bearer   reader-token-0123456789 ", AUTH_ROLE_READ, NULL, &id, err,
-                        sizeof(err)),
-                  0);
-    ASSERT_EQ_INT(check(&f, "reader-token-0123456789", AUTH_ROLE_READ, NULL, &id, err,
-                        sizeof(err)),
+    ASSERT_EQ_INT(
+        check(&f, "bearer   reader-token-0123456789 ", AUTH_ROLE_READ, NULL, &id, err, sizeof(err)),
+        0);
+    ASSERT_EQ_INT(check(&f, "reader-token-0123456789", AUTH_ROLE_READ, NULL, &id, err, sizeof(err)),
                   0);
     ASSERT_EQ_STR(id.tenant, "shop");
-    ASSERT_EQ_INT(check(&f, "Bearer old-token-0123456789", AUTH_ROLE_READ, NULL, &id, err,
-                        sizeof(err)),
-                  STRATA_EUNAUTH);
+    ASSERT_EQ_INT(
+        check(&f, "Bearer old-token-0123456789", AUTH_ROLE_READ, NULL, &id, err, sizeof(err)),
+        STRATA_EUNAUTH);
     ASSERT_EQ_STR(err, "token has expired");
     fixture_release(&f);
 }
@@ -749,8 +747,7 @@ TEST(auth_roles_and_tenants_from_the_tokens_file)
     ASSERT_EQ_STR(id.tenant, "shop");
     ASSERT_EQ_STR(id.name, "writer");
     ASSERT_EQ_INT(check(&f, w, AUTH_ROLE_READ, NULL, &id, err, sizeof(err)), STRATA_EFORBIDDEN);
-    ASSERT_EQ_INT(check(&f, w, AUTH_ROLE_WRITE, "bank", &id, err, sizeof(err)),
-                  STRATA_EFORBIDDEN);
+    ASSERT_EQ_INT(check(&f, w, AUTH_ROLE_WRITE, "bank", &id, err, sizeof(err)), STRATA_EFORBIDDEN);
     ASSERT_EQ_STR(err, "permission denied: the token does not hold tenant \"bank\"");
     ASSERT_EQ_INT(check(&f, r, AUTH_ROLE_WRITE, NULL, &id, err, sizeof(err)), STRATA_EFORBIDDEN);
     ASSERT_EQ_STR(err, "permission denied: the token's role (read) does not allow writing");
@@ -761,8 +758,7 @@ TEST(auth_roles_and_tenants_from_the_tokens_file)
     ASSERT_EQ_STR(id.tenant, "shop|bank");
     ASSERT_EQ_INT(check(&f, r, AUTH_ROLE_READ, "shop|other", &id, err, sizeof(err)),
                   STRATA_EFORBIDDEN);
-    ASSERT_EQ_INT(check(&f, r, AUTH_ROLE_READ, "shop|../x", &id, err, sizeof(err)),
-                  STRATA_EINVAL);
+    ASSERT_EQ_INT(check(&f, r, AUTH_ROLE_READ, "shop|../x", &id, err, sizeof(err)), STRATA_EINVAL);
     /* Admin: every role, any tenant, "fake" by default. */
     ASSERT_EQ_INT(check(&f, ops, AUTH_ROLE_ADMIN, NULL, &id, err, sizeof(err)), 0);
     ASSERT_EQ_STR(id.tenant, "fake");
@@ -794,8 +790,7 @@ TEST(auth_jwt_identity_roles_and_cache)
         ASSERT_EQ_STR(id.name, "svc");
         ASSERT_EQ_UINT(id.roles, AUTH_ROLE_READ | AUTH_ROLE_WRITE); /* the default roles */
         ASSERT_EQ_INT(check(&f, b, AUTH_ROLE_READ, "b|a", &id, err, sizeof(err)), 0);
-        ASSERT_EQ_INT(check(&f, b, AUTH_ROLE_READ, "c", &id, err, sizeof(err)),
-                      STRATA_EFORBIDDEN);
+        ASSERT_EQ_INT(check(&f, b, AUTH_ROLE_READ, "c", &id, err, sizeof(err)), STRATA_EFORBIDDEN);
         ASSERT_EQ_INT(check(&f, b, AUTH_ROLE_ADMIN, NULL, &id, err, sizeof(err)),
                       STRATA_EFORBIDDEN);
     }
@@ -815,8 +810,8 @@ TEST(auth_jwt_identity_roles_and_cache)
     free(tok);
     free(b);
     /* No tenant claim: refused (no --auth.jwt-default-tenant); an invalid tenant inside. */
-    tok = mint(HDR_RS256, payload_with(p, sizeof(p), "\"sub\":\"x\""), SIGN_RS256, TEST_KEY_A,
-               NULL);
+    tok =
+        mint(HDR_RS256, payload_with(p, sizeof(p), "\"sub\":\"x\""), SIGN_RS256, TEST_KEY_A, NULL);
     b = bearer(tok);
     ASSERT_EQ_INT(check(&f, b, AUTH_ROLE_READ, NULL, &id, err, sizeof(err)), STRATA_EUNAUTH);
     ASSERT_EQ_STR(err, "invalid token claims: no \"tenant\" claim naming the tenant");
@@ -836,9 +831,9 @@ TEST(auth_jwt_identity_roles_and_cache)
     free(tok);
     free(b);
     /* A tokens-file token is not a JWT in mode jwt. */
-    ASSERT_EQ_INT(check(&f, "Bearer writer-token-0123456789", AUTH_ROLE_WRITE, NULL, &id, err,
-                        sizeof(err)),
-                  STRATA_EUNAUTH);
+    ASSERT_EQ_INT(
+        check(&f, "Bearer writer-token-0123456789", AUTH_ROLE_WRITE, NULL, &id, err, sizeof(err)),
+        STRATA_EUNAUTH);
     fixture_release(&f);
 }
 
@@ -848,15 +843,15 @@ TEST(auth_jwt_default_tenant_option)
     ASSERT_EQ_INT(fixture_init(&f, "jwt,tokens", "auth.jwt-default-tenant", "logsgo"), 0);
     struct auth_identity id;
     char err[256], p[256];
-    char *tok = mint(HDR_RS256, payload_with(p, sizeof(p), "\"sub\":\"x\""), SIGN_RS256,
-                     TEST_KEY_A, NULL);
+    char *tok =
+        mint(HDR_RS256, payload_with(p, sizeof(p), "\"sub\":\"x\""), SIGN_RS256, TEST_KEY_A, NULL);
     char *b = bearer(tok);
     ASSERT_EQ_INT(check(&f, b, AUTH_ROLE_WRITE, NULL, &id, err, sizeof(err)), 0);
     ASSERT_EQ_STR(id.tenant, "logsgo");
     /* jwt,tokens: the listed tokens work too. */
-    ASSERT_EQ_INT(check(&f, "Bearer writer-token-0123456789", AUTH_ROLE_WRITE, NULL, &id, err,
-                        sizeof(err)),
-                  0);
+    ASSERT_EQ_INT(
+        check(&f, "Bearer writer-token-0123456789", AUTH_ROLE_WRITE, NULL, &id, err, sizeof(err)),
+        0);
     free(tok);
     free(b);
     fixture_release(&f);
@@ -962,8 +957,8 @@ TEST(tls_file_both_forms_and_strictness)
         {"- a\n", "expected a mapping"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        int rc = tls_config_parse(bad[i].yaml, strlen(bad[i].yaml), "tls.yaml", &c, err,
-                                  sizeof(err));
+        int rc =
+            tls_config_parse(bad[i].yaml, strlen(bad[i].yaml), "tls.yaml", &c, err, sizeof(err));
         if (rc != STRATA_EINVAL || !strstr(err, bad[i].want))
             fprintf(stderr, "    case %zu: %s\n", i, err);
         ASSERT_EQ_INT(rc, STRATA_EINVAL);

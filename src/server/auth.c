@@ -60,18 +60,6 @@ struct auth {
     struct metric *m_fail[FAIL_N], *m_hit, *m_miss;
 };
 
-static void fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- roles ---- */
 
 unsigned auth_role_parse(struct slice s)
@@ -168,9 +156,9 @@ static int parse_mode(const char *s, bool have_key, bool have_tokens, unsigned *
     }
     if (!strcasecmp(m, "none")) {
         if (have_key || have_tokens) {
-            fail(err, errlen, "--auth.mode=none but %s is set: remove it, or choose --auth.mode=%s",
-                 have_key ? "--public-key-path" : "--auth.tokens-file",
-                 have_key ? "jwt" : "tokens");
+            strata_errorf(
+                err, errlen, "--auth.mode=none but %s is set: remove it, or choose --auth.mode=%s",
+                have_key ? "--public-key-path" : "--auth.tokens-file", have_key ? "jwt" : "tokens");
             return STRATA_EINVAL;
         }
         *out = AUTH_MODE_NONE;
@@ -186,20 +174,22 @@ static int parse_mode(const char *s, bool have_key, bool have_tokens, unsigned *
         else if (slice_eq_nocase(w, "tokens"))
             mode |= AUTH_MODE_TOKENS;
         else {
-            fail(err, errlen,
-                 "invalid value \"%s\" for --auth.mode: expected none, jwt, tokens, jwt,tokens "
-                 "or auto",
-                 s);
+            strata_errorf(
+                err, errlen,
+                "invalid value \"%s\" for --auth.mode: expected none, jwt, tokens, jwt,tokens "
+                "or auto",
+                s);
             return STRATA_EINVAL;
         }
         p += n + (c != NULL);
     }
     if ((mode & AUTH_MODE_JWT) && !have_key) {
-        fail(err, errlen, "--auth.mode=%s needs --public-key-path (the RSA public key PEM)", m);
+        strata_errorf(err, errlen,
+                      "--auth.mode=%s needs --public-key-path (the RSA public key PEM)", m);
         return STRATA_EINVAL;
     }
     if ((mode & AUTH_MODE_TOKENS) && !have_tokens) {
-        fail(err, errlen, "--auth.mode=%s needs --auth.tokens-file", m);
+        strata_errorf(err, errlen, "--auth.mode=%s needs --auth.tokens-file", m);
         return STRATA_EINVAL;
     }
     *out = mode;
@@ -216,10 +206,11 @@ static int parse_roles_list(const char *list, unsigned *out, char *err, size_t e
         if (w.len) {
             unsigned r = auth_role_parse(w);
             if (!r) {
-                fail(err, errlen,
-                     "invalid role \"%.*s\" in --auth.jwt-default-roles: use read, write or "
-                     "admin",
-                     (int)w.len, w.ptr);
+                strata_errorf(
+                    err, errlen,
+                    "invalid role \"%.*s\" in --auth.jwt-default-roles: use read, write or "
+                    "admin",
+                    (int)w.len, w.ptr);
                 return STRATA_EINVAL;
             }
             roles |= r;
@@ -271,16 +262,16 @@ int auth_new(const struct config *cfg, struct auth **out, char *err, size_t errl
         char e2[256];
         rc = jose_algs_parse(cfg->auth_jwt_algorithms, &a->algs, e2, sizeof(e2));
         if (rc < 0) {
-            fail(err, errlen, "--auth.jwt-algorithms: %s", e2);
+            strata_errorf(err, errlen, "--auth.jwt-algorithms: %s", e2);
             goto fail;
         }
         const char *tc = cfg->auth_tenant_claim ? cfg->auth_tenant_claim : "";
         const char *rcl = cfg->auth_role_claim ? cfg->auth_role_claim : "";
         if (!tc[0] || is_registered_claim(tc) || is_registered_claim(rcl) || !strcmp(tc, rcl)) {
-            fail(err, errlen,
-                 "--auth.tenant-claim=\"%s\" and --auth.role-claim=\"%s\": each must be a "
-                 "claim of its own, not exp, nbf, iat, iss, aud or jti",
-                 tc, rcl);
+            strata_errorf(err, errlen,
+                          "--auth.tenant-claim=\"%s\" and --auth.role-claim=\"%s\": each must be a "
+                          "claim of its own, not exp, nbf, iat, iss, aud or jti",
+                          tc, rcl);
             rc = STRATA_EINVAL;
             goto fail;
         }
@@ -295,14 +286,16 @@ int auth_new(const struct config *cfg, struct auth **out, char *err, size_t errl
             goto fail;
         const char *dt = cfg->auth_jwt_default_tenant ? cfg->auth_jwt_default_tenant : "";
         if (dt[0] && strcmp(dt, TENANT_ANY) != 0 && !tenant_valid(dt, strlen(dt))) {
-            fail(err, errlen, "--auth.jwt-default-tenant=\"%s\" is not a valid tenant id", dt);
+            strata_errorf(err, errlen, "--auth.jwt-default-tenant=\"%s\" is not a valid tenant id",
+                          dt);
             rc = STRATA_EINVAL;
             goto fail;
         }
         a->default_tenant = dt[0] ? xstrdup(dt) : NULL;
         int64_t n = cfg->auth_cache_size;
         if (n < 0 || n > (1 << 22)) {
-            fail(err, errlen, "--auth.cache-size=%lld: expected 0 to %d", (long long)n, 1 << 22);
+            strata_errorf(err, errlen, "--auth.cache-size=%lld: expected 0 to %d", (long long)n,
+                          1 << 22);
             rc = STRATA_EINVAL;
             goto fail;
         }
@@ -451,8 +444,8 @@ static int claim_tenants(struct auth *a, const struct jose_claims *c, struct are
     uint32_t n = 0, cap = 0;
     if (!c->has_tenant) {
         if (!a->default_tenant) {
-            fail(err, errlen, "invalid token claims: no \"%s\" claim naming the tenant",
-                 a->tenant_claim);
+            strata_errorf(err, errlen, "invalid token claims: no \"%s\" claim naming the tenant",
+                          a->tenant_claim);
             return STRATA_EUNAUTH;
         }
         if (!strcmp(a->default_tenant, TENANT_ANY)) {
@@ -471,8 +464,9 @@ static int claim_tenants(struct auth *a, const struct jose_claims *c, struct are
             if (len == 1 && part[0] == '*') {
                 id->any_tenant = true;
             } else if (!tenant_valid(part, len)) {
-                fail(err, errlen, "invalid token claims: \"%s\" holds an invalid tenant id",
-                     a->tenant_claim);
+                strata_errorf(err, errlen,
+                              "invalid token claims: \"%s\" holds an invalid tenant id",
+                              a->tenant_claim);
                 return STRATA_EUNAUTH;
             } else {
                 if (n == cap) {
@@ -502,17 +496,19 @@ static int claim_roles(struct auth *a, const struct jose_claims *c, struct auth_
         for (uint32_t i = 0; i < c->n_roles; i++) {
             unsigned r = auth_role_parse(c->roles[i]);
             if (!r) {
-                fail(err, errlen,
-                     "invalid token claims: \"%s\" holds an unknown role (use read, write or "
-                     "admin)",
-                     a->role_claim);
+                strata_errorf(
+                    err, errlen,
+                    "invalid token claims: \"%s\" holds an unknown role (use read, write or "
+                    "admin)",
+                    a->role_claim);
                 return STRATA_EUNAUTH;
             }
             roles |= r;
         }
     }
     if (!roles) {
-        fail(err, errlen, "invalid token claims: no \"%s\" claim naming the role", a->role_claim);
+        strata_errorf(err, errlen, "invalid token claims: no \"%s\" claim naming the role",
+                      a->role_claim);
         return STRATA_EUNAUTH;
     }
     id->roles = roles;
@@ -569,12 +565,13 @@ static int bearer_token(const char *v, struct slice *tok, char *err, size_t errl
     } else {
         for (size_t i = 0; i < s.len; i++)
             if (s.ptr[i] == ' ' || s.ptr[i] == '\t') {
-                fail(err, errlen, "invalid token: unsupported authorization scheme (use Bearer)");
+                strata_errorf(err, errlen,
+                              "invalid token: unsupported authorization scheme (use Bearer)");
                 return STRATA_EUNAUTH;
             }
     }
     if (s.len == 0) {
-        fail(err, errlen, "missing token");
+        strata_errorf(err, errlen, "missing token");
         return STRATA_EUNAUTH;
     }
     *tok = s;
@@ -605,8 +602,8 @@ static int choose_tenant(const char *requested, unsigned role, struct arena *ar,
         const char *bar = strchr(p, '|');
         size_t n = bar ? (size_t)(bar - p) : strlen(p);
         if (!holds_tenant(id, p, n)) {
-            fail(err, errlen, "permission denied: the token does not hold tenant \"%.*s\"", (int)n,
-                 p);
+            strata_errorf(err, errlen, "permission denied: the token does not hold tenant \"%.*s\"",
+                          (int)n, p);
             return STRATA_EFORBIDDEN;
         }
         if (!bar)
@@ -629,7 +626,7 @@ int auth_check_bearer(struct auth *a, const char *authorization, unsigned role,
         return choose_tenant(requested, role, arena, id, err, errlen);
     }
     if (!authorization) {
-        fail(err, errlen, "missing authorization header");
+        strata_errorf(err, errlen, "missing authorization header");
         metric_inc(a->m_fail[FAIL_MISSING], 1);
         return STRATA_EUNAUTH;
     }
@@ -645,7 +642,7 @@ int auth_check_bearer(struct auth *a, const char *authorization, unsigned role,
         e = token_table_find(a->tokens, tok.ptr, tok.len);
     if (e) {
         if (e->expires_ns && now_ns >= e->expires_ns) {
-            fail(err, errlen, "token has expired");
+            strata_errorf(err, errlen, "token has expired");
             metric_inc(a->m_fail[FAIL_EXPIRED], 1);
             return STRATA_EUNAUTH;
         }
@@ -657,13 +654,13 @@ int auth_check_bearer(struct auth *a, const char *authorization, unsigned role,
             return rc;
         }
     } else {
-        fail(err, errlen, "invalid token: not a known token");
+        strata_errorf(err, errlen, "invalid token: not a known token");
         metric_inc(a->m_fail[FAIL_INVALID], 1);
         return STRATA_EUNAUTH;
     }
     if (role && !(id->roles & role)) {
-        fail(err, errlen, "permission denied: the token's role (%s) does not allow %s",
-             auth_roles_string(id->roles), role_verb(role));
+        strata_errorf(err, errlen, "permission denied: the token's role (%s) does not allow %s",
+                      auth_roles_string(id->roles), role_verb(role));
         metric_inc(a->m_fail[FAIL_FORBIDDEN], 1);
         return STRATA_EFORBIDDEN;
     }

@@ -34,18 +34,6 @@ struct jose_keys {
     EVP_MD *md[3]; /* SHA-256, SHA-384, SHA-512, fetched once */
 };
 
-static void fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- base64url ---------------------------------------------------------- */
 
 static const char b64url_alphabet[] =
@@ -149,29 +137,29 @@ static EVP_PKEY *key_from_der(const char *name, const unsigned char *der, long l
             pk = X509_get_pubkey(x);
         X509_free(x);
     } else if (strstr(name, "PRIVATE KEY")) {
-        fail(err, errlen,
-             "holds a private key (%s): give the server only the public key "
-             "(openssl pkey -in private.pem -pubout)",
-             name);
+        strata_errorf(err, errlen,
+                      "holds a private key (%s): give the server only the public key "
+                      "(openssl pkey -in private.pem -pubout)",
+                      name);
         return NULL;
     } else {
-        fail(err, errlen, "unexpected PEM block \"%s\": expected PUBLIC KEY", name);
+        strata_errorf(err, errlen, "unexpected PEM block \"%s\": expected PUBLIC KEY", name);
         return NULL;
     }
     if (!pk || p != der + len) {
         EVP_PKEY_free(pk);
-        fail(err, errlen, "cannot parse the %s block", name);
+        strata_errorf(err, errlen, "cannot parse the %s block", name);
         return NULL;
     }
     if (EVP_PKEY_get_base_id(pk) != EVP_PKEY_RSA) {
         EVP_PKEY_free(pk);
-        fail(err, errlen, "the %s is not an RSA key (only RS256, RS384 and RS512 are supported)",
-             name);
+        strata_errorf(err, errlen,
+                      "the %s is not an RSA key (only RS256, RS384 and RS512 are supported)", name);
         return NULL;
     }
     if (EVP_PKEY_get_bits(pk) < JOSE_MIN_RSA_BITS) {
-        fail(err, errlen, "the RSA key has %d bits; at least %d are required",
-             EVP_PKEY_get_bits(pk), JOSE_MIN_RSA_BITS);
+        strata_errorf(err, errlen, "the RSA key has %d bits; at least %d are required",
+                      EVP_PKEY_get_bits(pk), JOSE_MIN_RSA_BITS);
         EVP_PKEY_free(pk);
         return NULL;
     }
@@ -182,14 +170,14 @@ int jose_keys_parse(const char *pem, size_t len, struct jose_keys **out, char *e
 {
     *out = NULL;
     if (len > (size_t)INT32_MAX) {
-        fail(err, errlen, "key text too large");
+        strata_errorf(err, errlen, "key text too large");
         return STRATA_EINVAL;
     }
     struct jose_keys *k = xcalloc(1, sizeof(*k));
     BIO *bio = BIO_new_mem_buf(pem, (int)len);
     int rc = STRATA_EINVAL;
     if (!bio) {
-        fail(err, errlen, "out of memory");
+        strata_errorf(err, errlen, "out of memory");
         goto done;
     }
     for (;;) {
@@ -202,9 +190,9 @@ int jose_keys_parse(const char *pem, size_t len, struct jose_keys **out, char *e
         }
         EVP_PKEY *pk = NULL;
         if (header && header[0]) /* encrypted PEM: a private key, in practice */
-            fail(err, errlen, "encrypted PEM blocks are not supported");
+            strata_errorf(err, errlen, "encrypted PEM blocks are not supported");
         else if (k->n == JOSE_MAX_KEYS)
-            fail(err, errlen, "more than %d keys", JOSE_MAX_KEYS);
+            strata_errorf(err, errlen, "more than %d keys", JOSE_MAX_KEYS);
         else
             pk = key_from_der(name, der, dlen, err, errlen);
         OPENSSL_free(name);
@@ -215,14 +203,14 @@ int jose_keys_parse(const char *pem, size_t len, struct jose_keys **out, char *e
         k->key[k->n++] = pk;
     }
     if (k->n == 0) {
-        fail(err, errlen, "no PEM public key found (expected -----BEGIN PUBLIC KEY-----)");
+        strata_errorf(err, errlen, "no PEM public key found (expected -----BEGIN PUBLIC KEY-----)");
         goto done;
     }
     static const char *const names[3] = {"SHA256", "SHA384", "SHA512"};
     for (int i = 0; i < 3; i++) {
         k->md[i] = EVP_MD_fetch(NULL, names[i], NULL);
         if (!k->md[i]) {
-            fail(err, errlen, "OpenSSL has no %s", names[i]);
+            strata_errorf(err, errlen, "OpenSSL has no %s", names[i]);
             goto done;
         }
     }
@@ -248,7 +236,7 @@ int jose_keys_load(const char *path, struct jose_keys **out, char *err, size_t e
     int rc = jose_keys_parse(text, n, out, e2, sizeof(e2));
     keyfile_free(text, n);
     if (rc < 0)
-        fail(err, errlen, "public key %s: %s", path, e2);
+        strata_errorf(err, errlen, "public key %s: %s", path, e2);
     return rc;
 }
 
@@ -278,8 +266,9 @@ int jose_algs_parse(const char *list, unsigned *out, char *err, size_t errlen)
         if (s.len) {
             unsigned b = alg_bit(s);
             if (!b) {
-                fail(err, errlen, "unsupported JWT algorithm \"%.*s\": use RS256, RS384 or RS512",
-                     (int)s.len, s.ptr);
+                strata_errorf(err, errlen,
+                              "unsupported JWT algorithm \"%.*s\": use RS256, RS384 or RS512",
+                              (int)s.len, s.ptr);
                 return STRATA_EINVAL;
             }
             set |= b;
@@ -287,7 +276,7 @@ int jose_algs_parse(const char *list, unsigned *out, char *err, size_t errlen)
         p += n + (c != NULL);
     }
     if (!set) {
-        fail(err, errlen, "no JWT algorithm allowed: use RS256, RS384 or RS512");
+        strata_errorf(err, errlen, "no JWT algorithm allowed: use RS256, RS384 or RS512");
         return STRATA_EINVAL;
     }
     *out = set;
@@ -342,24 +331,26 @@ static int read_header(struct slice json, struct arena *a, unsigned *alg, struct
     bool have_alg = false;
     const char *why = NULL;
     if (json_enter_object(&r) < 0) {
-        fail(err, errlen, "invalid token: the header is not a JSON object");
+        strata_errorf(err, errlen, "invalid token: the header is not a JSON object");
         return STRATA_EUNAUTH;
     }
     struct slice key;
     int rc;
     while ((rc = json_next_key(&r, a, &key)) > 0) {
         if (remember_key(seen, key, &why) < 0) {
-            fail(err, errlen, "invalid token: header: %s \"%.*s\"", why, (int)key.len, key.ptr);
+            strata_errorf(err, errlen, "invalid token: header: %s \"%.*s\"", why, (int)key.len,
+                          key.ptr);
             return STRATA_EUNAUTH;
         }
         if (slice_eq_str(key, "alg")) {
             if (json_read_string(&r, a, alg_name) < 0) {
-                fail(err, errlen, "invalid token: header: \"alg\" is not a string");
+                strata_errorf(err, errlen, "invalid token: header: \"alg\" is not a string");
                 return STRATA_EUNAUTH;
             }
             have_alg = true;
         } else if (slice_eq_str(key, "crit")) {
-            fail(err, errlen, "invalid token: header: \"crit\" extensions are not supported");
+            strata_errorf(err, errlen,
+                          "invalid token: header: \"crit\" extensions are not supported");
             return STRATA_EUNAUTH;
         } else if (json_skip(&r) < 0) {
             break;
@@ -367,11 +358,12 @@ static int read_header(struct slice json, struct arena *a, unsigned *alg, struct
     }
     if (rc < 0 || json_finish(&r) < 0) {
         char tmp[128];
-        fail(err, errlen, "invalid token: header: %s", json_reader_error(&r, tmp, sizeof(tmp)));
+        strata_errorf(err, errlen, "invalid token: header: %s",
+                      json_reader_error(&r, tmp, sizeof(tmp)));
         return STRATA_EUNAUTH;
     }
     if (!have_alg) {
-        fail(err, errlen, "invalid token: header has no \"alg\"");
+        strata_errorf(err, errlen, "invalid token: header has no \"alg\"");
         return STRATA_EUNAUTH;
     }
     *alg = alg_bit(*alg_name);
@@ -403,17 +395,17 @@ int jose_verify(const struct jose_keys *keys, unsigned allowed, const char *toke
                 struct arena *a, struct slice *payload, char *err, size_t errlen)
 {
     if (len == 0) {
-        fail(err, errlen, "invalid token: empty");
+        strata_errorf(err, errlen, "invalid token: empty");
         return STRATA_EUNAUTH;
     }
     if (len > JOSE_MAX_TOKEN) {
-        fail(err, errlen, "invalid token: longer than %d bytes", JOSE_MAX_TOKEN);
+        strata_errorf(err, errlen, "invalid token: longer than %d bytes", JOSE_MAX_TOKEN);
         return STRATA_EUNAUTH;
     }
     const char *dot1 = memchr(token, '.', len);
     const char *dot2 = dot1 ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token)) : NULL;
     if (!dot1 || !dot2 || memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - token))) {
-        fail(err, errlen, "invalid token: token contains an invalid number of segments");
+        strata_errorf(err, errlen, "invalid token: token contains an invalid number of segments");
         return STRATA_EUNAUTH;
     }
     struct slice hpart = slice_make(token, (size_t)(dot1 - token));
@@ -421,7 +413,7 @@ int jose_verify(const struct jose_keys *keys, unsigned allowed, const char *toke
     struct slice spart = slice_make(dot2 + 1, len - (size_t)(dot2 + 1 - token));
     struct slice header, body, sig;
     if (decode_part(hpart, a, &header) < 0) {
-        fail(err, errlen, "invalid token: the header is not base64url");
+        strata_errorf(err, errlen, "invalid token: the header is not base64url");
         return STRATA_EUNAUTH;
     }
     unsigned alg;
@@ -431,20 +423,20 @@ int jose_verify(const struct jose_keys *keys, unsigned allowed, const char *toke
         return rc;
     /* The algorithm is decided before any key or signature is looked at. */
     if (!(alg & allowed)) {
-        fail(err, errlen, "invalid token: unexpected signing method: %.*s",
-             (int)(alg_name.len > 32 ? 32 : alg_name.len), alg_name.ptr);
+        strata_errorf(err, errlen, "invalid token: unexpected signing method: %.*s",
+                      (int)(alg_name.len > 32 ? 32 : alg_name.len), alg_name.ptr);
         return STRATA_EUNAUTH;
     }
     if (decode_part(spart, a, &sig) < 0 || sig.len == 0) {
-        fail(err, errlen, "invalid token: the signature is not base64url");
+        strata_errorf(err, errlen, "invalid token: the signature is not base64url");
         return STRATA_EUNAUTH;
     }
     if (!check_signature(keys, alg, slice_make(token, (size_t)(dot2 - token)), sig)) {
-        fail(err, errlen, "invalid token: crypto/rsa: verification error");
+        strata_errorf(err, errlen, "invalid token: crypto/rsa: verification error");
         return STRATA_EUNAUTH;
     }
     if (decode_part(ppart, a, &body) < 0) {
-        fail(err, errlen, "invalid token: the payload is not base64url");
+        strata_errorf(err, errlen, "invalid token: the payload is not base64url");
         return STRATA_EUNAUTH;
     }
     *payload = body;
@@ -534,7 +526,7 @@ int jose_claims_check(struct slice payload, const struct jose_claim_spec *spec, 
     const char *tc = spec->tenant_claim ? spec->tenant_claim : "";
     const char *rcn = spec->role_claim ? spec->role_claim : "";
     if (json_enter_object(&r) < 0) {
-        fail(err, errlen, "invalid token claims: the payload is not a JSON object");
+        strata_errorf(err, errlen, "invalid token claims: the payload is not a JSON object");
         return STRATA_EUNAUTH;
     }
     struct slice key = {0};
@@ -583,42 +575,46 @@ int jose_claims_check(struct slice payload, const struct jose_claim_spec *spec, 
     }
     if (rc < 0 || json_finish(&r) < 0) {
         char tmp[128];
-        fail(err, errlen, "invalid token claims: %s", json_reader_error(&r, tmp, sizeof(tmp)));
+        strata_errorf(err, errlen, "invalid token claims: %s",
+                      json_reader_error(&r, tmp, sizeof(tmp)));
         return STRATA_EUNAUTH;
     }
     if (!have_exp) {
-        fail(err, errlen, "invalid token claims: \"exp\" is required");
+        strata_errorf(err, errlen, "invalid token claims: \"exp\" is required");
         return STRATA_EUNAUTH;
     }
     if (out->exp <= 0) {
-        fail(err, errlen, "invalid token claims: \"exp\" must be a positive number of seconds");
+        strata_errorf(err, errlen,
+                      "invalid token claims: \"exp\" must be a positive number of seconds");
         return STRATA_EUNAUTH;
     }
     if (out->nbf < 0) {
-        fail(err, errlen, "invalid token claims: \"nbf\" must not be negative");
+        strata_errorf(err, errlen, "invalid token claims: \"nbf\" must not be negative");
         return STRATA_EUNAUTH;
     }
     int64_t leeway = spec->leeway_s > 0 ? spec->leeway_s : 0;
     if (now_s - leeway >= out->exp) {
-        fail(err, errlen, "token has expired");
+        strata_errorf(err, errlen, "token has expired");
         return STRATA_EUNAUTH;
     }
     if (out->nbf && now_s + leeway < out->nbf) {
-        fail(err, errlen, "token is not valid yet");
+        strata_errorf(err, errlen, "token is not valid yet");
         return STRATA_EUNAUTH;
     }
     if (spec->issuer && spec->issuer[0] && (!have_iss || !slice_eq_str(iss, spec->issuer))) {
-        fail(err, errlen, "invalid token claims: \"iss\" is not \"%s\"", spec->issuer);
+        strata_errorf(err, errlen, "invalid token claims: \"iss\" is not \"%s\"", spec->issuer);
         return STRATA_EUNAUTH;
     }
     if (spec->audience && spec->audience[0] && !aud_ok) {
-        fail(err, errlen, "invalid token claims: \"aud\" %s \"%s\"",
-             have_aud ? "does not contain" : "is required and must contain", spec->audience);
+        strata_errorf(err, errlen, "invalid token claims: \"aud\" %s \"%s\"",
+                      have_aud ? "does not contain" : "is required and must contain",
+                      spec->audience);
         return STRATA_EUNAUTH;
     }
     return 0;
 bad_claim:
-    fail(err, errlen, "invalid token claims: \"%.*s\" %s", (int)(key.len > 64 ? 64 : key.len),
-         key.ptr ? key.ptr : "", why ? why : "is malformed");
+    strata_errorf(err, errlen, "invalid token claims: \"%.*s\" %s",
+                  (int)(key.len > 64 ? 64 : key.len), key.ptr ? key.ptr : "",
+                  why ? why : "is malformed");
     return STRATA_EUNAUTH;
 }

@@ -23,18 +23,6 @@
 
 #define PEM_MAX (1u << 20)
 
-static void fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static void section_release(struct tls_section *s)
 {
     free(s->cert_file);
@@ -52,56 +40,35 @@ void tls_config_release(struct tls_config *c)
     section_release(&c->logclient);
 }
 
-/* ---- parsing ---- */
-
-struct parse {
-    struct yaml_doc *doc;
-    const char *origin;
-    char *err;
-    size_t errlen;
-};
-
-static int bad(struct parse *p, const yaml_node_t *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int bad(struct parse *p, const yaml_node_t *n, const char *fmt, ...)
-{
-    char msg[320];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    fail(p->err, p->errlen, "%s:%zu: %s", p->origin, yaml_doc_line(n), msg);
-    return STRATA_EINVAL;
-}
-
-static int file_name(struct parse *p, yaml_node_t *v, const char *key, char **out)
+static int file_name(struct yaml_doc *p, yaml_node_t *v, const char *key, char **out)
 {
     struct slice s = yaml_doc_scalar(v);
     if (v->type != YAML_SCALAR_NODE || memchr(s.ptr, '\0', s.len) || s.len > 4096)
-        return bad(p, v, "%s: expected a file name", key);
+        return yaml_doc_fail(p, v, "%s: expected a file name", key);
     free(*out);
     *out = s.len ? xstrndup(s.ptr, s.len) : NULL;
     return 0;
 }
 
-static int parse_section(struct parse *p, const char *name, yaml_node_t *n, struct tls_section *s,
-                         int depth)
+static int parse_section(struct yaml_doc *p, const char *name, yaml_node_t *n,
+                         struct tls_section *s, int depth)
 {
     if (n->type == YAML_SCALAR_NODE && yaml_doc_scalar(n).len == 0)
         return 0; /* "http:" with nothing under it */
     if (n->type != YAML_MAPPING_NODE)
-        return bad(p, n, "%s: expected a mapping (enabled, cert_file, key_file, ca_file)", name);
+        return yaml_doc_fail(p, n, "%s: expected a mapping (enabled, cert_file, key_file, ca_file)",
+                             name);
     for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
-        yaml_node_t *k = yaml_doc_node(p->doc, pr->key);
-        yaml_node_t *v = yaml_doc_node(p->doc, pr->value);
+        yaml_node_t *k = yaml_doc_node(p, pr->key);
+        yaml_node_t *v = yaml_doc_node(p, pr->value);
         if (!k || !v || k->type != YAML_SCALAR_NODE)
-            return bad(p, n, "%s: expected keys with values", name);
+            return yaml_doc_fail(p, n, "%s: expected keys with values", name);
         int rc = 0;
         if (yaml_doc_is(k, "config") && depth == 0) {
             rc = parse_section(p, name, v, s, 1); /* LogsGO's nesting */
         } else if (yaml_doc_is(k, "enabled")) {
             if (yaml_doc_bool(v, &s->enabled) < 0)
-                rc = bad(p, v, "%s.enabled: expected true or false", name);
+                rc = yaml_doc_fail(p, v, "%s.enabled: expected true or false", name);
         } else if (yaml_doc_is(k, "cert_file")) {
             rc = file_name(p, v, "cert_file", &s->cert_file);
         } else if (yaml_doc_is(k, "key_file")) {
@@ -110,15 +77,15 @@ static int parse_section(struct parse *p, const char *name, yaml_node_t *n, stru
             rc = file_name(p, v, "ca_file", &s->ca_file);
         } else {
             struct slice ks = yaml_doc_scalar(k);
-            rc = bad(p, k,
-                     "%s: unknown key \"%.*s\" (expected enabled, cert_file, key_file, ca_file)",
-                     name, (int)(ks.len > 64 ? 64 : ks.len), ks.ptr);
+            rc = yaml_doc_fail(
+                p, k, "%s: unknown key \"%.*s\" (expected enabled, cert_file, key_file, ca_file)",
+                name, (int)(ks.len > 64 ? 64 : ks.len), ks.ptr);
         }
         if (rc < 0)
             return rc;
     }
     if (depth == 0 && s->enabled && (!s->cert_file || !s->key_file))
-        return bad(p, n, "%s: enabled needs both cert_file and key_file", name);
+        return yaml_doc_fail(p, n, "%s: enabled needs both cert_file and key_file", name);
     return 0;
 }
 
@@ -130,10 +97,9 @@ int tls_config_parse(const char *text, size_t len, const char *origin, struct tl
     int rc = yaml_doc_load(&doc, text, len, origin, err, errlen);
     if (rc < 0)
         return rc;
-    struct parse p = {&doc, origin, err, errlen};
     yaml_node_t *root = yaml_doc_root(&doc);
     if (!root || root->type != YAML_MAPPING_NODE) {
-        rc = bad(&p, root, "expected a mapping with http: and logclient: sections");
+        rc = yaml_doc_fail(&doc, root, "expected a mapping with http: and logclient: sections");
         goto done;
     }
     bool seen_http = false, seen_client = false;
@@ -142,19 +108,20 @@ int tls_config_parse(const char *text, size_t len, const char *origin, struct tl
         yaml_node_t *k = yaml_doc_node(&doc, pr->key);
         yaml_node_t *v = yaml_doc_node(&doc, pr->value);
         if (!k || !v) {
-            rc = bad(&p, root, "malformed mapping");
+            rc = yaml_doc_fail(&doc, root, "malformed mapping");
         } else if (yaml_doc_is(k, "http") && !seen_http) {
             seen_http = true;
-            rc = parse_section(&p, "http", v, &out->http, 0);
+            rc = parse_section(&doc, "http", v, &out->http, 0);
         } else if (yaml_doc_is(k, "logclient") && !seen_client) {
             seen_client = true;
-            rc = parse_section(&p, "logclient", v, &out->logclient, 0);
+            rc = parse_section(&doc, "logclient", v, &out->logclient, 0);
         } else if (yaml_doc_is(k, "queue")) {
             /* LogsGO's example TLS file carries its queue settings too: not ours to read here. */
         } else {
             struct slice ks = yaml_doc_scalar(k);
-            rc = bad(&p, k, "unexpected key \"%.*s\" (expected http and logclient, once each)",
-                     (int)(ks.len > 64 ? 64 : ks.len), ks.ptr);
+            rc = yaml_doc_fail(&doc, k,
+                               "unexpected key \"%.*s\" (expected http and logclient, once each)",
+                               (int)(ks.len > 64 ? 64 : ks.len), ks.ptr);
         }
         if (rc < 0)
             break;
@@ -195,19 +162,20 @@ static int check_section(const char *name, struct tls_section *s, char *err, siz
     BIO *bio = NULL;
     s->cert_pem = keyfile_read(s->cert_file, PEM_MAX, &s->cert_len, e2, sizeof(e2));
     if (!s->cert_pem) {
-        fail(err, errlen, "tls %s.cert_file: %s", name, e2);
+        strata_errorf(err, errlen, "tls %s.cert_file: %s", name, e2);
         goto out;
     }
     s->key_pem = keyfile_read(s->key_file, PEM_MAX, &s->key_len, e2, sizeof(e2));
     if (!s->key_pem) {
-        fail(err, errlen, "tls %s.key_file: %s", name, e2);
+        strata_errorf(err, errlen, "tls %s.key_file: %s", name, e2);
         goto out;
     }
     bio = BIO_new_mem_buf(s->cert_pem, (int)s->cert_len);
     cert = bio ? PEM_read_bio_X509(bio, NULL, no_passphrase, NULL) : NULL;
     BIO_free(bio);
     if (!cert) {
-        fail(err, errlen, "tls %s.cert_file %s: no PEM certificate found", name, s->cert_file);
+        strata_errorf(err, errlen, "tls %s.cert_file %s: no PEM certificate found", name,
+                      s->cert_file);
         goto out;
     }
     warn_validity(cert, "certificate", s->cert_file);
@@ -215,15 +183,16 @@ static int check_section(const char *name, struct tls_section *s, char *err, siz
     key = bio ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL) : NULL;
     BIO_free(bio);
     if (!key) {
-        fail(err, errlen,
-             "tls %s.key_file %s: no unencrypted PEM private key found (encrypted keys are not "
-             "supported)",
-             name, s->key_file);
+        strata_errorf(
+            err, errlen,
+            "tls %s.key_file %s: no unencrypted PEM private key found (encrypted keys are not "
+            "supported)",
+            name, s->key_file);
         goto out;
     }
     if (X509_check_private_key(cert, key) != 1) {
-        fail(err, errlen, "tls %s: the key in %s does not match the certificate in %s", name,
-             s->key_file, s->cert_file);
+        strata_errorf(err, errlen, "tls %s: the key in %s does not match the certificate in %s",
+                      name, s->key_file, s->cert_file);
         goto out;
     }
     struct stat st;
@@ -232,7 +201,7 @@ static int check_section(const char *name, struct tls_section *s, char *err, siz
     if (s->ca_file) {
         s->ca_pem = keyfile_read(s->ca_file, PEM_MAX, &s->ca_len, e2, sizeof(e2));
         if (!s->ca_pem) {
-            fail(err, errlen, "tls %s.ca_file: %s", name, e2);
+            strata_errorf(err, errlen, "tls %s.ca_file: %s", name, e2);
             goto out;
         }
         bio = BIO_new_mem_buf(s->ca_pem, (int)s->ca_len);
@@ -245,7 +214,8 @@ static int check_section(const char *name, struct tls_section *s, char *err, siz
         }
         BIO_free(bio);
         if (n == 0) {
-            fail(err, errlen, "tls %s.ca_file %s: no PEM certificate found", name, s->ca_file);
+            strata_errorf(err, errlen, "tls %s.ca_file %s: no PEM certificate found", name,
+                          s->ca_file);
             goto out;
         }
     }

@@ -14,24 +14,12 @@
 #include "core/err.h"
 #include "server/keyfile.h"
 
-static void fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* First pass: events only, refusing aliases, anchors and a second document. */
 static int check_events(const char *text, size_t len, const char *origin, char *err, size_t errlen)
 {
     yaml_parser_t p;
     if (!yaml_parser_initialize(&p)) {
-        fail(err, errlen, "%s: cannot initialise the YAML parser", origin);
+        strata_errorf(err, errlen, "%s: cannot initialise the YAML parser", origin);
         return STRATA_EINVAL;
     }
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
@@ -39,8 +27,8 @@ static int check_events(const char *text, size_t len, const char *origin, char *
     for (;;) {
         yaml_event_t ev;
         if (!yaml_parser_parse(&p, &ev)) {
-            fail(err, errlen, "%s:%zu:%zu: %s", origin, p.problem_mark.line + 1,
-                 p.problem_mark.column + 1, p.problem ? p.problem : "YAML syntax error");
+            strata_errorf(err, errlen, "%s:%zu:%zu: %s", origin, p.problem_mark.line + 1,
+                          p.problem_mark.column + 1, p.problem ? p.problem : "YAML syntax error");
             rc = STRATA_EINVAL;
             break;
         }
@@ -49,11 +37,11 @@ static int check_events(const char *text, size_t len, const char *origin, char *
                         (ev.type == YAML_SEQUENCE_START_EVENT && ev.data.sequence_start.anchor) ||
                         (ev.type == YAML_MAPPING_START_EVENT && ev.data.mapping_start.anchor);
         if (ev.type == YAML_ALIAS_EVENT || anchored) {
-            fail(err, errlen, "%s:%zu: YAML anchors and aliases are not supported here", origin,
-                 line);
+            strata_errorf(err, errlen, "%s:%zu: YAML anchors and aliases are not supported here",
+                          origin, line);
             rc = STRATA_EINVAL;
         } else if (ev.type == YAML_DOCUMENT_START_EVENT && ++docs > 1) {
-            fail(err, errlen, "%s:%zu: expected one YAML document", origin, line);
+            strata_errorf(err, errlen, "%s:%zu: expected one YAML document", origin, line);
             rc = STRATA_EINVAL;
         }
         bool end = ev.type == YAML_STREAM_END_EVENT;
@@ -69,18 +57,21 @@ int yaml_doc_load(struct yaml_doc *d, const char *text, size_t len, const char *
                   size_t errlen)
 {
     memset(d, 0, sizeof(*d));
+    d->origin = origin;
+    d->err = err;
+    d->errlen = errlen;
     int rc = check_events(text, len, origin, err, errlen);
     if (rc < 0)
         return rc;
     yaml_parser_t p;
     if (!yaml_parser_initialize(&p)) {
-        fail(err, errlen, "%s: cannot initialise the YAML parser", origin);
+        strata_errorf(err, errlen, "%s: cannot initialise the YAML parser", origin);
         return STRATA_EINVAL;
     }
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
     if (!yaml_parser_load(&p, &d->doc)) {
-        fail(err, errlen, "%s:%zu:%zu: %s", origin, p.problem_mark.line + 1,
-             p.problem_mark.column + 1, p.problem ? p.problem : "YAML syntax error");
+        strata_errorf(err, errlen, "%s:%zu:%zu: %s", origin, p.problem_mark.line + 1,
+                      p.problem_mark.column + 1, p.problem ? p.problem : "YAML syntax error");
         yaml_parser_delete(&p);
         return STRATA_EINVAL;
     }
@@ -99,6 +90,18 @@ int yaml_doc_load_file(struct yaml_doc *d, const char *path, size_t max, char *e
     int rc = yaml_doc_load(d, text, n, path, err, errlen);
     keyfile_free(text, n);
     return rc;
+}
+
+int yaml_doc_fail(struct yaml_doc *d, const yaml_node_t *n, const char *fmt, ...)
+{
+    char msg[320];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    strata_errorf(d->err, d->errlen, "%s:%zu: %s", d->origin ? d->origin : "yaml", yaml_doc_line(n),
+                  msg);
+    return STRATA_EINVAL;
 }
 
 void yaml_doc_release(struct yaml_doc *d)

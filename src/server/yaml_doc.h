@@ -19,6 +19,9 @@
 struct yaml_doc {
     yaml_document_t doc; /* private */
     bool loaded;         /* private */
+    const char *origin;  /* private: names the text in messages */
+    char *err;           /* private: the message buffer given to yaml_doc_load */
+    size_t errlen;       /* private */
 };
 
 /*
@@ -30,6 +33,14 @@ int yaml_doc_load(struct yaml_doc *d, const char *text, size_t len, const char *
 /* Read a file (at most max bytes) and parse it; messages name the file. */
 int yaml_doc_load_file(struct yaml_doc *d, const char *path, size_t max, char *err, size_t errlen);
 void yaml_doc_release(struct yaml_doc *d);
+
+/*
+ * Report a problem at node n (NULL: the whole text) as "<origin>:<line>:
+ * <message>" in the err buffer given to yaml_doc_load, which must still be
+ * alive. Returns STRATA_EINVAL, so that callers can `return yaml_doc_fail(...)`.
+ */
+__attribute__((format(printf, 3, 4))) int yaml_doc_fail(struct yaml_doc *d, const yaml_node_t *n,
+                                                        const char *fmt, ...);
 
 /* The root node, or NULL for an empty document. */
 yaml_node_t *yaml_doc_root(struct yaml_doc *d);

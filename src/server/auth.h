@@ -86,7 +86,9 @@ void auth_describe(const struct auth *a, char *out, size_t cap);
  * metadata (and auth_http_hook with the Authorization header).
  *
  * authorization is the header or metadata value ("Bearer <token>", or the
- * bare token as LogsGO's gRPC interceptor accepts), NULL when absent. role
+ * bare token as LogsGO's gRPC interceptor accepts), NULL when absent (a gRPC
+ * call with no metadata at all is the caller's to refuse with LogsGO's
+ * "missing metadata", when auth_mode() is not AUTH_MODE_NONE). role
  * is the enum auth_role the call needs. requested is the tenant text the
  * caller asked for (X-Scope-OrgID, "a" or "a|b"), NULL for the credential's
  * default; several tenants are refused unless role is AUTH_ROLE_READ.

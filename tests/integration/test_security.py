@@ -301,6 +301,18 @@ def test_auth_none_keeps_loki_tenancy_and_refuses_multi_tenant_writes(env):
     eq(s.get("/api/v1/status").status, 200, "no token needed")
 
 
+def wait_or_kill(server, ready, what, timeout):
+    """Wait for ready(); if it never comes, stop the process (nobody else knows about it yet:
+    the harness registers a server only once its constructor returns)."""
+    try:
+        harness.wait_until(ready, timeout, what=what)
+    except Exception:
+        if server.proc.poll() is None:
+            server.proc.kill()
+            server.proc.wait()
+        raise
+
+
 class TokenServer(harness.Server):
     """A server whose /ready needs a token: readiness is checked with the admin's."""
 
@@ -309,7 +321,7 @@ class TokenServer(harness.Server):
             if self.proc.poll() is not None:
                 raise harness.TestFailure("exited during start:\n" + self.log_tail())
             return http("GET", self.url + "/ready", headers=bearer(OPS), timeout=2).status == 200
-        harness.wait_until(ready, timeout, what="/ready with a token")
+        wait_or_kill(self, ready, "/ready with a token", timeout)
 
 
 def test_closed_probes_and_admin_metrics(env):
@@ -440,7 +452,7 @@ class TLSServer(harness.Server):
             if self.proc.poll() is not None:
                 raise harness.TestFailure("exited during start:\n" + self.log_tail())
             return curl(self.url + "/ready", *self.client_args)[1] == "200"
-        harness.wait_until(ready, timeout, what="TLS /ready")
+        wait_or_kill(self, ready, "TLS /ready", timeout)
 
 
 def start_tls(env, pki, mtls, extra=(), nested=False):

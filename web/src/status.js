@@ -69,7 +69,7 @@ function configTable(options) {
                     { dataset: { option: o.name } },
                     h('td.mono', '--' + o.name),
                     h('td.mono.cfg-value', { class: o.secret ? 'secret' : '' }, o.value === '' ? h('span.muted', '(empty)') : o.value),
-                    h('td.mono.muted', o.default === '' ? '' : o.default),
+                    h('td.mono.muted.cfg-default', o.default === '' ? '' : o.default),
                     h('td', h(`span.src.src-${o.source}`, o.source)),
                 ),
             );

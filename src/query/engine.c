@@ -62,8 +62,9 @@ static int on_stream(void *arg, const struct tier_stream *s)
         }
         for (uint32_t i = 0; i < b.n; i++) {
             o->ts[o->n] = b.ts[i];
-            o->lines[o->n] = b.lines ? b.lines[i] : (struct slice){"", 0};
-            o->meta[o->n] = b.meta ? b.meta[i] : (struct slice){"", 0};
+            /* Line bytes are valid only until the cursor moves on (tier.h): keep copies. */
+            o->lines[o->n] = b.lines ? arena_slice_dup(g->a, b.lines[i]) : (struct slice){"", 0};
+            o->meta[o->n] = b.meta ? arena_slice_dup(g->a, b.meta[i]) : (struct slice){"", 0};
             o->n++;
             g->stats->lines_processed++;
             g->stats->bytes_processed += b.sizes[i];

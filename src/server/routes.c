@@ -68,6 +68,8 @@ const struct http_route server_routes[] = {
     /* LogsGO REST API */
     {"GET", "/api/v1/query", h_logsgo_query, NULL, 0},
     {"GET", "/api/v1/labels", h_logsgo_labels, NULL, 0},
+    /* storage administration */
+    {"POST", "/api/v1/admin/flush", h_admin_flush, NULL, 0},
     /* the dashboard: everything else under / */
     {"GET", "/", h_dashboard, "/dashboard", ROUTE_PREFIX | ROUTE_OPEN},
     {0},

@@ -54,7 +54,7 @@ REVISION := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 BUILD_DATE := $(shell git log -1 --format=%cI 2>/dev/null || echo unknown)
 
 .PHONY: FORCE all run test unit fuzz fuzz-replay format format-check clean bench bootstrap \
-        docs-check install
+        docs-check install tools
 .DEFAULT_GOAL := all
 .PRECIOUS: $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h
 
@@ -99,6 +99,11 @@ $(BUILD)/fuzz-replay/%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/repl
 unit: $(BUILD)/unit-tests
 fuzz-replay: $(FUZZ_REPLAY)
 
+# Storage tool: part verification (tests), dumps, format and WAL measurements (docs/STORAGE.md).
+$(BUILD)/storetool: $(BUILD)/obj/tests/tools/storetool.o $(BUILD)/libstrata-server.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+tools: $(BUILD)/storetool
+
 # ---- the two README commands ----
 
 run:
@@ -108,7 +113,7 @@ run:
 
 test:
 	@scripts/bootstrap test
-	@$(MAKE) --no-print-directory SANITIZE=address,undefined all unit fuzz-replay
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined all unit fuzz-replay tools
 	@tests/run $(BUILD)-san
 
 # ---- fuzzing (clang libFuzzer) ----

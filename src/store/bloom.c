@@ -10,7 +10,9 @@
 #define BLOOM_MIN_LOG2 6
 #define BLOOM_MAX_LOG2 27 /* 16 MiB: beyond, a block is too large to filter usefully */
 /* Fold while the result stays at most this full (in 1/1000). */
-#define BLOOM_MAX_FILL 450
+#define BLOOM_MAX_FILL 400
+/* Layout 1: a gram sets its k bits in one 64-bit word (one memory access per gram). */
+#define BLOOM_LAYOUT_WORD 1
 
 static inline uint64_t gram_hash(uint32_t g)
 {
@@ -43,6 +45,15 @@ static uint64_t popcount_or(const uint64_t *a, const uint64_t *b, size_t n)
     return c;
 }
 
+/* The word a gram lands in and the k bits it sets there (from 3 x 6 bits of the hash). */
+static inline uint64_t gram_bits(uint64_t h, unsigned k)
+{
+    uint64_t m = 0;
+    for (unsigned j = 0; j < k; j++)
+        m |= (uint64_t)1 << ((h >> (32 + 6 * j)) & 63);
+    return m;
+}
+
 int bloom_build(struct buf *out, const char *data, const uint32_t *sizes, uint32_t n)
 {
     uint64_t grams = 0;
@@ -51,23 +62,23 @@ int bloom_build(struct buf *out, const char *data, const uint32_t *sizes, uint32
             grams += sizes[i] - 3;
     if (grams == 0)
         return 0;
-    /* Start with 8 bits per gram occurrence (distinct grams are fewer), then fold. */
+    /*
+     * Start with 1 bit per gram occurrence: distinct grams are far fewer in logs, and
+     * text whose grams are mostly distinct would need a filter bigger than its
+     * compressed lines, so it gets none (the fill check below).
+     */
     unsigned log2 = BLOOM_MIN_LOG2;
-    while (log2 < BLOOM_MAX_LOG2 && ((uint64_t)1 << log2) < grams * 8)
+    while (log2 < BLOOM_MAX_LOG2 && ((uint64_t)1 << log2) < grams)
         log2++;
     size_t words = ((size_t)1 << log2) / 64;
     uint64_t *bits = xcalloc(words, sizeof(uint64_t));
-    uint64_t mask = ((uint64_t)1 << log2) - 1;
+    uint64_t wmask = words - 1;
     const char *p = data;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t len = sizes[i];
         for (uint32_t j = 0; j + 4 <= len; j++) {
             uint64_t h = gram_hash(load_gram(p + j));
-            uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1;
-            for (uint32_t k = 0; k < BLOOM_K; k++) {
-                uint64_t bit = (uint64_t)(h1 + k * h2) & mask;
-                bits[bit >> 6] |= (uint64_t)1 << (bit & 63);
-            }
+            bits[h & wmask] |= gram_bits(h, BLOOM_K);
         }
         p += len;
     }
@@ -86,8 +97,10 @@ int bloom_build(struct buf *out, const char *data, const uint32_t *sizes, uint32
         words = half;
         log2--;
     }
-    unsigned char hdr[BLOOM_HEADER] = {BLOOM_K, (unsigned char)log2, 0, 0};
-    int rc = buf_append(out, hdr, sizeof(hdr));
+    unsigned char hdr[BLOOM_HEADER] = {BLOOM_K, (unsigned char)log2, BLOOM_LAYOUT_WORD, 0};
+    int rc = buf_reserve(out, sizeof(hdr) + words * 8);
+    if (!rc)
+        rc = buf_append(out, hdr, sizeof(hdr));
     for (size_t i = 0; i < words && !rc; i++) {
         unsigned char w[8];
         for (int b = 0; b < 8; b++)
@@ -120,18 +133,20 @@ bool bloom_may_contain(const unsigned char *f, size_t len, const struct bloom_qu
     if (!q->n || len < BLOOM_HEADER)
         return true;
     unsigned k = f[0], log2 = f[1];
-    if (k < 1 || k > 8 || log2 < BLOOM_MIN_LOG2 || log2 > 32 ||
+    if (k < 1 || k > 4 || log2 < BLOOM_MIN_LOG2 || log2 > 32 || f[2] != BLOOM_LAYOUT_WORD ||
         len != BLOOM_HEADER + (((size_t)1 << log2) >> 3))
         return true;
-    const unsigned char *bits = f + BLOOM_HEADER;
-    uint64_t mask = ((uint64_t)1 << log2) - 1;
+    const unsigned char *words = f + BLOOM_HEADER;
+    uint64_t wmask = (((uint64_t)1 << log2) >> 6) - 1;
     for (uint32_t i = 0; i < q->n; i++) {
-        uint32_t h1 = (uint32_t)q->hashes[i], h2 = (uint32_t)(q->hashes[i] >> 32) | 1;
-        for (uint32_t j = 0; j < k; j++) {
-            uint64_t bit = (uint64_t)(h1 + j * h2) & mask;
-            if (!(bits[bit >> 3] & (1u << (bit & 7))))
-                return false;
-        }
+        uint64_t h = q->hashes[i];
+        const unsigned char *w = words + 8 * (h & wmask);
+        uint64_t v = (uint64_t)w[0] | (uint64_t)w[1] << 8 | (uint64_t)w[2] << 16 |
+                     (uint64_t)w[3] << 24 | (uint64_t)w[4] << 32 | (uint64_t)w[5] << 40 |
+                     (uint64_t)w[6] << 48 | (uint64_t)w[7] << 56;
+        uint64_t m = gram_bits(h, k);
+        if ((v & m) != m)
+            return false;
     }
     return true;
 }

@@ -11,21 +11,23 @@
  * would be smaller but cannot answer substring filters (`|= "rror"`,
  * `|= "10.0.0.1"`) without false negatives, which LogQL forbids.
  *
- * Sizing: the filter is built at twice the needed size and then folded in
- * halves (OR of the two halves; a power-of-two size with masked positions
- * makes this exact) while the fill stays under 45%, so its size follows the
- * number of distinct grams without counting them. With 3 hash functions a
- * 45%-full filter answers "maybe" for an absent gram 9% of the time; a needle
- * of n bytes has n-3 grams that must all pass. Measured sizes are in
- * docs/STORAGE.md.
+ * Sizing: the filter is built at 4 bits per gram occurrence and then folded
+ * in halves (OR of the two halves; a power-of-two size with masked positions
+ * makes this exact) while the fill stays under 40%, so its size follows the
+ * number of distinct grams without counting them. Each gram sets 3 bits in
+ * one 64-bit word (a "blocked" filter: one memory access per gram, which is
+ * what makes building it at flush speed possible); a 40%-full filter answers
+ * "maybe" for an absent gram about 8% of the time, and a needle of n bytes
+ * has n-3 grams that must all pass. Measured sizes are in docs/STORAGE.md.
  *
  * Encoding (bytes, stored in a part's bloom section, one per block):
- *     0  1  number of hash functions k (1..8)
+ *     0  1  number of bits per gram k (1..4)
  *     1  1  log2 of the number of bits m (6..32)
- *     2  2  reserved (0)
- *     4  m/8 bits: bit i is byte i/8, mask 1 << (i % 8)
- * Gram g (4 bytes read little-endian) is hashed to 64 bits h; its bits are
- * (lo32(h) + j * (hi32(h) | 1)) mod m for j = 0..k-1.
+ *     2  1  layout (1: word-blocked, as below)
+ *     3  1  reserved (0)
+ *     4  m/8 the m/64 words, each 8 bytes little-endian
+ * Gram g (4 bytes read little-endian) is hashed to 64 bits h; it sets, in
+ * word (h mod m/64), the bits (h >> 32+6j) & 63 for j = 0..k-1.
  */
 #ifndef STRATA_BLOOM_H
 #define STRATA_BLOOM_H

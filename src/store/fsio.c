@@ -63,15 +63,15 @@ static int fail(int e)
 static const struct {
     const char *name;
     int value;
-} errnames[] = {{"EIO", EIO}, {"ENOSPC", ENOSPC}, {"EDQUOT", EDQUOT}, {"EACCES", EACCES},
-                {"EROFS", EROFS}};
+} errnames[] = {
+    {"EIO", EIO}, {"ENOSPC", ENOSPC}, {"EDQUOT", EDQUOT}, {"EACCES", EACCES}, {"EROFS", EROFS}};
 
 static const struct {
     const char *name;
     unsigned ops;
-} opnames[] = {{"write", FSIO_WRITE},   {"sync", FSIO_SYNC},         {"rename", FSIO_RENAME},
-               {"open", FSIO_OPEN},     {"unlink", FSIO_UNLINK},     {"truncate", FSIO_TRUNCATE},
-               {"mkdir", FSIO_MKDIR},   {"any", FSIO_ANY}};
+} opnames[] = {{"write", FSIO_WRITE}, {"sync", FSIO_SYNC},     {"rename", FSIO_RENAME},
+               {"open", FSIO_OPEN},   {"unlink", FSIO_UNLINK}, {"truncate", FSIO_TRUNCATE},
+               {"mkdir", FSIO_MKDIR}, {"any", FSIO_ANY}};
 
 static int parse_u64(const char *s, uint64_t *out)
 {

@@ -93,11 +93,11 @@ __attribute__((warn_unused_result)) int fsio_write_atomic(const char *dir, const
 /* ---- faults ---- */
 
 struct fsio_fault {
-    unsigned ops;     /* FSIO_* mask */
-    char path[128];   /* substring the path must contain ("" matches every path) */
-    int err;          /* errno to fail with */
-    uint64_t skip;    /* matching calls let through first */
-    uint64_t count;   /* calls to fail after that; 0 = every call until cleared */
+    unsigned ops;   /* FSIO_* mask */
+    char path[128]; /* substring the path must contain ("" matches every path) */
+    int err;        /* errno to fail with */
+    uint64_t skip;  /* matching calls let through first */
+    uint64_t count; /* calls to fail after that; 0 = every call until cleared */
 };
 
 /* Add a rule (tests); rules from STRATA_FAULTS_FILE are kept apart and replaced on re-read. */

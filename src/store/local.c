@@ -898,8 +898,7 @@ static int merge_parts(struct local *l, struct lpart **in, uint32_t n, const cha
         for (uint32_t j = 0; j < in[i]->info->n_supersedes && n_sup < PART_MAX_SUPERSEDES; j++) {
             char path[PATH_MAX + 32];
             struct stat st;
-            snprintf(path, sizeof(path), "%s/%016" PRIx64 ".part", dir,
-                     in[i]->info->supersedes[j]);
+            snprintf(path, sizeof(path), "%s/%016" PRIx64 ".part", dir, in[i]->info->supersedes[j]);
             if (stat(path, &st) == 0)
                 sup[n_sup++] = in[i]->info->supersedes[j];
         }
@@ -948,8 +947,8 @@ static int merge_parts(struct local *l, struct lpart **in, uint32_t n, const cha
         uint32_t k = 0;
         for (size_t r = i; r < j; r++) {
             memset(&mi[k], 0, sizeof(mi[k]));
-            mi[k].cur = part_cursor_new(in[refs[r].part]->p, refs[r].stream, &q, NULL, &a, NULL,
-                                        NULL);
+            mi[k].cur =
+                part_cursor_new(in[refs[r].part]->p, refs[r].stream, &q, NULL, &a, NULL, NULL);
             if (mi[k].cur)
                 k++;
         }
@@ -1042,8 +1041,7 @@ static int compact_group(struct local *l, struct lpart **in, uint32_t n, const c
     int rc = merge_parts(l, in, n, dir, &out);
     if (rc < 0) {
         if (rc != STRATA_ECANCELED)
-            log_error("local: compacting %u part(s) in %s failed: %s", n, dir,
-                      strata_strerror(rc));
+            log_error("local: compacting %u part(s) in %s failed: %s", n, dir, strata_strerror(rc));
         pthread_mutex_lock(&l->stat_mu);
         l->st.compaction_failures += rc != STRATA_ECANCELED;
         pthread_mutex_unlock(&l->stat_mu);
@@ -1068,8 +1066,8 @@ static int compact_group(struct local *l, struct lpart **in, uint32_t n, const c
     }
     if (fsio_sync_dir(dir) < 0)
         log_warn("local: cannot sync %s", dir);
-    log_info("local: compacted %u part(s) (%" PRIu64 " bytes) into %s (%" PRIu64
-             " bytes, %" PRIu64 " entries) in %.2fs",
+    log_info("local: compacted %u part(s) (%" PRIu64 " bytes) into %s (%" PRIu64 " bytes, %" PRIu64
+             " entries) in %.2fs",
              n, before, out->path, out->info->file_size, out->info->entries,
              (double)(clock_mono_ns() - t0) / 1e9);
     pthread_mutex_lock(&l->stat_mu);

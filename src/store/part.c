@@ -290,8 +290,8 @@ static int flush_block(struct part_writer *w)
     buf_reset(&w->frame);
     if ((rc = buf_reserve(&w->frame, bound)) < 0)
         return fail(w, rc);
-    size_t clen = ZSTD_compress2(w->cctx, w->frame.ptr, bound, w->lines.len ? w->lines.ptr : "",
-                                 raw);
+    size_t clen =
+        ZSTD_compress2(w->cctx, w->frame.ptr, bound, w->lines.len ? w->lines.ptr : "", raw);
     if (ZSTD_isError(clen)) {
         log_error("part: zstd: %s", ZSTD_getErrorName(clen));
         return fail(w, STRATA_EINTERNAL);
@@ -605,7 +605,8 @@ static int copy_blooms(struct part_writer *w)
     char chunk[1 << 16];
     uint64_t off = 0;
     while (off < w->bloom_off) {
-        size_t n = w->bloom_off - off < sizeof(chunk) ? (size_t)(w->bloom_off - off) : sizeof(chunk);
+        size_t n =
+            w->bloom_off - off < sizeof(chunk) ? (size_t)(w->bloom_off - off) : sizeof(chunk);
         int rc = fsio_pread(&w->bf, chunk, n, off);
         if (!rc)
             rc = fsio_write(&w->f, chunk, n);

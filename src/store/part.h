@@ -36,7 +36,7 @@
 #include "store/bloom.h"
 #include "store/tier.h"
 
-#define PART_FOOTER_SIZE 256
+#define PART_FOOTER_SIZE    256
 #define PART_MAX_SUPERSEDES 4096
 
 /* What a part is: its footer and meta section, decoded. */
@@ -48,10 +48,10 @@ struct part_info {
     int64_t min_ts, max_ts;
     uint64_t entries, bytes; /* entries and line bytes */
     uint64_t streams, blocks;
-    uint64_t wal_seq;        /* every WAL segment <= this is covered by parts */
+    uint64_t wal_seq; /* every WAL segment <= this is covered by parts */
     int64_t created_ns;
     uint64_t file_size;
-    uint64_t *supersedes;    /* ids of the parts this one replaces (compaction) */
+    uint64_t *supersedes; /* ids of the parts this one replaces (compaction) */
     uint32_t n_supersedes;
 };
 
@@ -60,16 +60,16 @@ struct part_info {
 struct part_writer;
 
 struct part_writer_options {
-    const char *dir;          /* the tenant's part directory (must exist) */
+    const char *dir; /* the tenant's part directory (must exist) */
     uint64_t id;
     uint32_t level;
     int zstd_level;
-    uint32_t block_bytes;     /* target raw line bytes per block */
+    uint32_t block_bytes; /* target raw line bytes per block */
     const char *tenant;
     uint64_t wal_seq;
     const uint64_t *supersedes;
     uint32_t n_supersedes;
-    bool bloom;               /* build bloom filters (on by default in the store) */
+    bool bloom; /* build bloom filters (on by default in the store) */
 };
 
 int part_writer_open(const struct part_writer_options *o, struct part_writer **out);
@@ -159,6 +159,12 @@ struct tier_cursor *part_cursor_new(struct part *p, uint32_t stream, const struc
  */
 void part_stream_stats(const struct part *p, uint32_t stream, int64_t start, int64_t end,
                        uint64_t *blocks, uint64_t *entries, uint64_t *bytes);
+
+/* Where a part's bytes go: timestamp frames, data frames, bloom filters, index and footer. */
+struct part_sizes {
+    uint64_t ts, data, bloom, index;
+};
+void part_get_sizes(const struct part *p, struct part_sizes *out);
 
 /*
  * Check every checksum of the part and decode every block (the storage

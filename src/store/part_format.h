@@ -11,32 +11,32 @@
 
 #include "store/le.h"
 
-#define PART_MAGIC         "STRATAPT"
-#define PART_VERSION       1
-#define PART_HEADER_SIZE   16
-#define PART_STREAM_REC    64
-#define PART_BLOCK_REC     96
-#define PART_TS_FRAME_HDR  4
-#define PART_TS_FRAME_PAD  8
+#define PART_MAGIC          "STRATAPT"
+#define PART_VERSION        1
+#define PART_HEADER_SIZE    16
+#define PART_STREAM_REC     64
+#define PART_BLOCK_REC      96
+#define PART_TS_FRAME_HDR   4
+#define PART_TS_FRAME_PAD   8
 #define PART_BLOCK_HAS_META 1u
 
 /* Footer offsets. */
-#define PF_VERSION   0
-#define PF_FLAGS     4
-#define PF_ID        8
-#define PF_LEVEL     16
-#define PF_ZLEVEL    20
-#define PF_NSTREAMS  24
-#define PF_NBLOCKS   32
-#define PF_MIN_TS    40
-#define PF_MAX_TS    48
-#define PF_ENTRIES   56
-#define PF_BYTES     64
-#define PF_WAL_SEQ   72
-#define PF_CREATED   80
-#define PF_SECTIONS  88
-#define PF_CRC       244
-#define PF_MAGIC     248
+#define PF_VERSION  0
+#define PF_FLAGS    4
+#define PF_ID       8
+#define PF_LEVEL    16
+#define PF_ZLEVEL   20
+#define PF_NSTREAMS 24
+#define PF_NBLOCKS  32
+#define PF_MIN_TS   40
+#define PF_MAX_TS   48
+#define PF_ENTRIES  56
+#define PF_BYTES    64
+#define PF_WAL_SEQ  72
+#define PF_CREATED  80
+#define PF_SECTIONS 88
+#define PF_CRC      244
+#define PF_MAGIC    248
 
 /* Sections, in file order after the block frames. */
 enum { SEC_BLOOM, SEC_META, SEC_STREAMS, SEC_BLOCKS, SEC_LABELS, SEC_POSTINGS, SEC_COUNT };

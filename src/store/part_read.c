@@ -293,9 +293,9 @@ int part_open(const struct part_source *src, bool verify, struct part **out, cha
     p->bloom_off = sec[SEC_BLOOM][0];
     p->bloom_len = sec[SEC_BLOOM][1];
     if (in->streams != sec[SEC_STREAMS][1] / PART_STREAM_REC ||
-        sec[SEC_STREAMS][1] % PART_STREAM_REC || in->blocks != sec[SEC_BLOCKS][1] / PART_BLOCK_REC ||
-        sec[SEC_BLOCKS][1] % PART_BLOCK_REC || in->streams > UINT32_MAX ||
-        in->blocks > UINT32_MAX) {
+        sec[SEC_STREAMS][1] % PART_STREAM_REC ||
+        in->blocks != sec[SEC_BLOCKS][1] / PART_BLOCK_REC || sec[SEC_BLOCKS][1] % PART_BLOCK_REC ||
+        in->streams > UINT32_MAX || in->blocks > UINT32_MAX) {
         rc = corrupt(err, errlen, "bad stream or block count");
         goto fail;
     }
@@ -356,10 +356,11 @@ int part_open(const struct part_source *src, bool verify, struct part **out, cha
         b->stream = le_get32(r + 84);
         if (!b->count || b->max_ts < b->min_ts || b->stream >= p->n_streams ||
             b->ts_off < PART_HEADER_SIZE || b->ts_off > frames_end ||
-            b->ts_len > frames_end - b->ts_off || b->ts_len < PART_TS_FRAME_HDR + PART_TS_FRAME_PAD ||
-            b->data_off < PART_HEADER_SIZE || b->data_off > frames_end ||
-            b->data_len > frames_end - b->data_off || b->bloom_off > p->bloom_len ||
-            b->bloom_len > p->bloom_len - b->bloom_off || b->raw > b->data_raw_len) {
+            b->ts_len > frames_end - b->ts_off ||
+            b->ts_len < PART_TS_FRAME_HDR + PART_TS_FRAME_PAD || b->data_off < PART_HEADER_SIZE ||
+            b->data_off > frames_end || b->data_len > frames_end - b->data_off ||
+            b->bloom_off > p->bloom_len || b->bloom_len > p->bloom_len - b->bloom_off ||
+            b->raw > b->data_raw_len) {
             rc = corrupt(err, errlen, "bad block record");
             goto fail;
         }
@@ -622,8 +623,8 @@ static int decode_meta(const struct rblock *b, const unsigned char *data, struct
 }
 
 static bool block_bloom_passes(const struct part *p, const struct rblock *b,
-                               const struct bloom_query *bq, unsigned char **scratch,
-                               size_t *cap, int *rc)
+                               const struct bloom_query *bq, unsigned char **scratch, size_t *cap,
+                               int *rc)
 {
     if (!bq || !bq->n || !b->bloom_len)
         return true;
@@ -849,6 +850,17 @@ struct tier_cursor *part_cursor_new(struct part *p, uint32_t stream, const struc
     c->release = release;
     c->release_arg = release_arg;
     return &c->base;
+}
+
+void part_get_sizes(const struct part *p, struct part_sizes *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (uint32_t i = 0; i < p->n_blocks; i++) {
+        out->ts += p->blocks[i].ts_len;
+        out->data += p->blocks[i].data_len;
+    }
+    out->bloom = p->bloom_len;
+    out->index = p->info.file_size - out->ts - out->data - out->bloom;
 }
 
 /* ---- verification ---- */

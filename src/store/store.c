@@ -76,6 +76,7 @@ struct store {
     uint64_t max_logs, max_bytes;
     int64_t max_age;
     int64_t retention;
+    int64_t compact_interval;
     bool flush_on_exit;
 
     pthread_rwlock_t cut_lock;      /* pushes (read) against cutting the head (write) */
@@ -84,8 +85,9 @@ struct store {
     struct handover *pending;
     enum pending_state pending_state;
 
-    pthread_mutex_t mu; /* the fields below */
-    pthread_cond_t cv;
+    pthread_mutex_t mu;       /* the fields below */
+    pthread_cond_t cv;        /* wakes the flusher */
+    pthread_cond_t upkeep_cv; /* wakes the upkeep thread (to stop) */
     bool stop, flush_wanted;
     bool has_pending; /* mirrors pending != NULL for the flusher */
     int64_t retry_at; /* monotonic: when a failed flush is retried */
@@ -389,12 +391,18 @@ static int upkeep(struct store *s, bool force)
 static void *upkeeper_main(void *arg)
 {
     struct store *s = arg;
+    /* Retention is checked every 15 s; a shorter --compact-duration wakes us sooner. */
+    int64_t every = 15 * NS_PER_SEC;
+    if (s->compact_interval > 0 && s->compact_interval < every)
+        every = s->compact_interval > NS_PER_SEC ? s->compact_interval : NS_PER_SEC;
     pthread_mutex_lock(&s->mu);
     while (!s->stop) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 15;
-        pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+        int64_t ns = ts.tv_nsec + every;
+        ts.tv_sec += ns / NS_PER_SEC;
+        ts.tv_nsec = ns % NS_PER_SEC;
+        pthread_cond_timedwait(&s->upkeep_cv, &s->mu, &ts);
         if (s->stop)
             break;
         pthread_mutex_unlock(&s->mu);
@@ -828,6 +836,7 @@ static void free_store(struct store *s)
     pthread_mutex_destroy(&s->flush_mu);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
+    pthread_cond_destroy(&s->upkeep_cv);
     free(s->data_dir);
     free(s->wal_dir);
     free(s->parts_dir);
@@ -868,6 +877,7 @@ int store_open(const struct config *cfg, struct store **out, char *err, size_t e
     s->max_bytes = (uint64_t)cfg->max_bytes_in_mem;
     s->max_age = cfg->max_time_in_mem;
     s->retention = cfg->retention;
+    s->compact_interval = cfg->compact_duration;
     s->flush_on_exit = cfg->flush_on_exit;
     pthread_rwlockattr_t attr;
     pthread_rwlockattr_init(&attr);
@@ -878,6 +888,7 @@ int store_open(const struct config *cfg, struct store **out, char *err, size_t e
     pthread_mutex_init(&s->flush_mu, NULL);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
+    pthread_cond_init(&s->upkeep_cv, NULL);
     s->data_dir = xstrdup(cfg->data_dir && cfg->data_dir[0] ? cfg->data_dir : "data");
     s->wal_dir = path_join(s->data_dir, "wal");
     s->parts_dir = path_join(s->data_dir, "parts");
@@ -985,6 +996,7 @@ void store_close(struct store *s)
     s->stop = true;
     s->stopping = 1;
     pthread_cond_broadcast(&s->cv);
+    pthread_cond_broadcast(&s->upkeep_cv);
     pthread_mutex_unlock(&s->mu);
     if (s->threads_started) {
         pthread_join(s->flusher, NULL);

@@ -96,11 +96,11 @@ struct wal {
     struct wal_req *queue, *queue_tail;
     bool leader; /* a round (or a rotation) is in progress */
 
-    struct fsfile seg;     /* the current segment */
-    uint64_t seq;          /* its number */
-    uint64_t written;      /* bytes written to it */
-    uint64_t durable;      /* bytes known durable (fdatasynced) */
-    bool broken;           /* a failed round could not be undone; repair before appending */
+    struct fsfile seg; /* the current segment */
+    uint64_t seq;      /* its number */
+    uint64_t written;  /* bytes written to it */
+    uint64_t durable;  /* bytes known durable (fdatasynced) */
+    bool broken;       /* a failed round could not be undone; repair before appending */
     int broken_rc;
 
     /* Interval mode: a thread fdatasyncs every sync_interval. */

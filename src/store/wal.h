@@ -48,11 +48,11 @@ enum wal_sync { WAL_SYNC_ALWAYS, WAL_SYNC_INTERVAL };
 enum { WAL_REC_PUSH = 1 };
 
 struct wal_options {
-    const char *dir;        /* created if missing */
+    const char *dir; /* created if missing */
     enum wal_sync sync;
-    int64_t sync_interval;  /* ns, for WAL_SYNC_INTERVAL */
-    uint64_t segment_size;  /* a segment is sealed once it grows past this */
-    uint64_t checkpoint;    /* segments numbered <= this are deleted, not replayed */
+    int64_t sync_interval; /* ns, for WAL_SYNC_INTERVAL */
+    uint64_t segment_size; /* a segment is sealed once it grows past this */
+    uint64_t checkpoint;   /* segments numbered <= this are deleted, not replayed */
 };
 
 /*
@@ -67,8 +67,8 @@ typedef int (*wal_segment_fn)(void *arg, uint64_t segment);
 
 struct wal_replay_stats {
     uint64_t segments, records, bytes;
-    uint64_t cut_bytes;    /* bytes of torn or corrupt tails cut */
-    uint64_t deleted;      /* segments at or before the checkpoint removed */
+    uint64_t cut_bytes; /* bytes of torn or corrupt tails cut */
+    uint64_t deleted;   /* segments at or before the checkpoint removed */
 };
 
 /*
@@ -97,11 +97,11 @@ __attribute__((warn_unused_result)) int wal_rotate(struct wal *w, uint64_t *seal
 int wal_remove_through(struct wal *w, uint64_t seq);
 
 struct wal_status {
-    uint64_t segments;      /* files in the directory */
-    uint64_t bytes;         /* their total size */
+    uint64_t segments;       /* files in the directory */
+    uint64_t bytes;          /* their total size */
     uint64_t first, current; /* oldest and current segment numbers */
     uint64_t appends, rounds, fsyncs, failures;
-    bool broken;            /* appends refused until a repair succeeds */
+    bool broken; /* appends refused until a repair succeeds */
 };
 void wal_status(struct wal *w, struct wal_status *out);
 

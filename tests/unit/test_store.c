@@ -25,8 +25,8 @@ TEST(bloom_has_no_false_negatives_and_prunes)
     uint32_t sizes[200];
     size_t off = 0;
     for (int i = 0; i < 200; i++) {
-        int n = snprintf(data + off, sizeof(data) - off, "GET /api/v%d/items/%d status=%d ok", i % 3,
-                         i * 7919, 200 + i % 5);
+        int n = snprintf(data + off, sizeof(data) - off, "GET /api/v%d/items/%d status=%d ok",
+                         i % 3, i * 7919, 200 + i % 5);
         sizes[i] = (uint32_t)n;
         off += (size_t)n;
     }
@@ -104,12 +104,14 @@ static int write_fixture(struct part_fixture *f, uint32_t block_bytes, int64_t b
     struct buf meta;
     buf_init(&meta, 1024);
     for (int s = 2; s >= 0; s--) {
-        struct label l[2] = {{SLICE_LIT("app"), slice_from(apps[s])}, {SLICE_LIT("env"), SLICE_LIT("prod")}};
+        struct label l[2] = {{SLICE_LIT("app"), slice_from(apps[s])},
+                             {SLICE_LIT("env"), SLICE_LIT("prod")}};
         if (part_writer_begin_stream(w, labels_fingerprint(l, 2), l, 2) < 0)
             return -1;
         for (int i = 0; i < 300; i++) {
             char line[128];
-            int n = snprintf(line, sizeof(line), "%s request %d took %dms", apps[s], i, i * 13 % 97);
+            int n =
+                snprintf(line, sizeof(line), "%s request %d took %dms", apps[s], i, i * 13 % 97);
             buf_reset(&meta);
             struct label m[1] = {{SLICE_LIT("trace"), slice_from(line + n - 4)}};
             if (i % 10 == 0 && labels_encode(&meta, m, 1) < 0)
@@ -157,8 +159,8 @@ static int drain(struct tier_cursor *c, int64_t *ts, int max, const char *app, i
         for (uint32_t i = 0; i < b.n; i++) {
             if (n < max)
                 ts[n] = b.ts[i];
-            if (b.lines && (b.lines[i].len != b.sizes[i] ||
-                            memcmp(b.lines[i].ptr, app, strlen(app))))
+            if (b.lines &&
+                (b.lines[i].len != b.sizes[i] || memcmp(b.lines[i].ptr, app, strlen(app))))
                 return -1000;
             if (b.meta && b.meta[i].len && with_meta)
                 (*with_meta)++;
@@ -398,8 +400,8 @@ TEST(head_window_duplicates_and_order)
     struct arena a;
     arena_init(&a, 0);
     struct collect c = {0};
-    struct tier_query q = {.tenant = "t1", .start = INT64_MIN, .end = INT64_MAX,
-                           .want_lines = true};
+    struct tier_query q = {
+        .tenant = "t1", .start = INT64_MIN, .end = INT64_MAX, .want_lines = true};
     ASSERT_EQ_INT(h->ops->select(h, &q, &a, collect_fn, &c), 0);
     ASSERT_EQ_INT(c.entries, 2);
     ASSERT_EQ_STR(c.lines[0], "30m behind");
@@ -499,8 +501,8 @@ static int push_n(struct store *s, const char *tenant, const char *app, int64_t 
     for (int i = 0; i < n; i++) {
         char line[64];
         int len = snprintf(line, sizeof(line), "%s %s %d", tag, app, i);
-        push_batch_add(&b, si, t0 + i, slice_from(arena_strndup(&b.arena, line, (size_t)len)),
-                       NULL, 0);
+        push_batch_add(&b, si, t0 + i, slice_from(arena_strndup(&b.arena, line, (size_t)len)), NULL,
+                       0);
     }
     struct push_result res;
     push_result_init(&res);
@@ -515,8 +517,8 @@ static int count_all(struct store *s, const char *tenant)
     struct arena a;
     arena_init(&a, 0);
     struct collect c = {0};
-    struct tier_query q = {.tenant = tenant, .start = INT64_MIN, .end = INT64_MAX,
-                           .want_lines = true};
+    struct tier_query q = {
+        .tenant = tenant, .start = INT64_MIN, .end = INT64_MAX, .want_lines = true};
     struct tier *t = store_chain(s);
     int rc = t->ops->select(t, &q, &a, collect_fn, &c);
     arena_release(&a);
@@ -655,8 +657,8 @@ TEST(store_open_removes_uncommitted_and_superseded_parts)
     /* A crash between the compaction's rename and the deletion of its inputs: */
     ASSERT_EQ_INT(st_copy(keep, p1), 0);
     /* A crash during a flush, after its part was written, before the checkpoint: */
-    struct part_writer_options o = {.dir = pdir, .id = 0xff, .zstd_level = 1, .tenant = "a",
-                                    .wal_seq = 1000};
+    struct part_writer_options o = {
+        .dir = pdir, .id = 0xff, .zstd_level = 1, .tenant = "a", .wal_seq = 1000};
     struct part_writer *w;
     ASSERT_EQ_INT(part_writer_open(&o, &w), 0);
     struct label l[1] = {{SLICE_LIT("app"), SLICE_LIT("x")}};

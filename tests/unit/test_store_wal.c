@@ -33,10 +33,8 @@ static int remember(void *arg, uint64_t seg, int type, const void *p, size_t len
 
 static struct wal_options opts(const char *dir, uint64_t checkpoint)
 {
-    struct wal_options o = {.dir = dir,
-                            .sync = WAL_SYNC_ALWAYS,
-                            .segment_size = 1 << 20,
-                            .checkpoint = checkpoint};
+    struct wal_options o = {
+        .dir = dir, .sync = WAL_SYNC_ALWAYS, .segment_size = 1 << 20, .checkpoint = checkpoint};
     return o;
 }
 
@@ -372,9 +370,8 @@ TEST(wal_record_codec_roundtrip_with_accept_filter)
 TEST(fsio_fault_rules_parse_and_fire)
 {
     struct fsio_fault f[4];
-    ASSERT_EQ_INT(fsio_fault_parse("# comment\nsync .wal EIO count=2\n\nrename * ENOSPC skip=1\n",
-                                   f, 4),
-                  2);
+    ASSERT_EQ_INT(
+        fsio_fault_parse("# comment\nsync .wal EIO count=2\n\nrename * ENOSPC skip=1\n", f, 4), 2);
     ASSERT_EQ_UINT(f[0].ops, FSIO_SYNC);
     ASSERT_EQ_STR(f[0].path, ".wal");
     ASSERT_EQ_UINT(f[0].count, 2);

@@ -6,9 +6,10 @@
 #include "core/alloc.h"
 #include "core/err.h"
 
-#define BLOOM_K        3
-#define BLOOM_MIN_LOG2 6
-#define BLOOM_MAX_LOG2 27 /* 16 MiB: beyond, a block is too large to filter usefully */
+#define BLOOM_K          3
+#define BLOOM_MIN_LOG2   6
+#define BLOOM_START_LOG2 16
+#define BLOOM_MAX_LOG2   27 /* 16 MiB: beyond, a block is too large to filter usefully */
 /* Fold while the result stays at most this full (in 1/1000). */
 #define BLOOM_MAX_FILL 400
 /* Layout 1: a gram sets its k bits in one 64-bit word (one memory access per gram). */
@@ -63,11 +64,13 @@ int bloom_build(struct buf *out, const char *data, const uint32_t *sizes, uint32
     if (grams == 0)
         return 0;
     /*
-     * Start with 1 bit per gram occurrence: distinct grams are far fewer in logs, and
-     * text whose grams are mostly distinct would need a filter bigger than its
-     * compressed lines, so it gets none (the fill check below).
+     * Start with 1 bit per gram occurrence (and at least 64 Kibit, for small
+     * blocks): distinct grams are far fewer in logs, and a large block whose
+     * grams are mostly distinct would need a filter bigger than its compressed
+     * lines, so it gets none (the fill check below). Starting small keeps the
+     * bitmap in cache, which is what building at flush speed needs.
      */
-    unsigned log2 = BLOOM_MIN_LOG2;
+    unsigned log2 = BLOOM_START_LOG2;
     while (log2 < BLOOM_MAX_LOG2 && ((uint64_t)1 << log2) < grams)
         log2++;
     size_t words = ((size_t)1 << log2) / 64;

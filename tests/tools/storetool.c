@@ -283,8 +283,8 @@ static uint64_t scan(struct part *p, bool lines, const struct slice *needle, int
             n += b.n;
             if (needle)
                 for (uint32_t k = 0; k < b.n; k++)
-                    *found += memmem(b.lines[k].ptr, b.lines[k].len, needle->ptr, needle->len) !=
-                              NULL;
+                    *found +=
+                        memmem(b.lines[k].ptr, b.lines[k].len, needle->ptr, needle->len) != NULL;
         }
         c->ops->close(c);
     }
@@ -344,8 +344,8 @@ static int measure(int argc, char **argv)
             int64_t w0 = clock_mono_ns();
             for (size_t s = 0; s < c.ns; s++) {
                 struct cstream *cs = &c.s[s];
-                if (part_writer_begin_stream(w, labels_fingerprint(cs->labels, 3), cs->labels,
-                                             3) < 0)
+                if (part_writer_begin_stream(w, labels_fingerprint(cs->labels, 3), cs->labels, 3) <
+                    0)
                     return 1;
                 for (size_t k = 0; k < cs->n; k++)
                     if (part_writer_add(w, cs->ts[k],

@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
-#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 
@@ -31,7 +30,6 @@ static atomic_int faults_armed;  /* nonzero when rules exist or a faults file is
 static atomic_ullong fault_hits; /* calls failed by injection */
 static pthread_once_t env_once = PTHREAD_ONCE_INIT;
 static const char *faults_file;
-static int64_t file_checked_ns;
 static struct timespec file_mtime;
 static __thread int last_errno;
 
@@ -147,13 +145,12 @@ int fsio_fault_parse(const char *text, struct fsio_fault *out, int max)
     return n;
 }
 
-/* Re-read the faults file when it changed (at most every 5 ms). Called with fault_mu held. */
+/*
+ * Re-read the faults file when it changed (one stat per call: only tests set it).
+ * Called with fault_mu held.
+ */
 static void refresh_file_rules(void)
 {
-    int64_t now = clock_mono_ns();
-    if (now - file_checked_ns < 5 * NS_PER_MS)
-        return;
-    file_checked_ns = now;
     struct stat st;
     if (stat(faults_file, &st) < 0) {
         n_file_rules = 0;

@@ -70,7 +70,7 @@ struct store {
     struct wal *wal;
     enum wal_sync sync;
     struct tier *head, *next; /* next: the tier after the head (local) */
-    uint64_t checkpoint;
+    uint64_t checkpoint;      /* under mu once the threads run */
 
     /* limits */
     uint64_t max_logs, max_bytes;
@@ -188,8 +188,11 @@ static int write_checkpoint(struct store *s, uint64_t seq)
     if (rc < 0)
         log_error("store: cannot write the WAL checkpoint %" PRIu64 ": %s", seq,
                   strerror(fsio_last_errno()));
-    else
+    else {
+        pthread_mutex_lock(&s->mu);
         s->checkpoint = seq;
+        pthread_mutex_unlock(&s->mu);
+    }
     return rc;
 }
 

@@ -55,6 +55,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,11 +97,16 @@ struct wal {
     struct wal_req *queue, *queue_tail;
     bool leader; /* a round (or a rotation) is in progress */
 
-    struct fsfile seg; /* the current segment */
-    uint64_t seq;      /* its number */
-    uint64_t written;  /* bytes written to it */
-    uint64_t durable;  /* bytes known durable (fdatasynced) */
-    bool broken;       /* a failed round could not be undone; repair before appending */
+    /*
+     * Owned by the leader (the thread holding the leader role), handed from
+     * leader to leader through mu. seq and broken are also read by
+     * wal_status and wal_remove_through at any time, so they are atomic.
+     */
+    struct fsfile seg;    /* the current segment */
+    _Atomic uint64_t seq; /* its number */
+    uint64_t written;     /* bytes written to it */
+    uint64_t durable;     /* bytes known durable (fdatasynced) */
+    _Atomic bool broken;  /* a failed round could not be undone; repair before appending */
     int broken_rc;
 
     /* Interval mode: a thread fdatasyncs every sync_interval. */
@@ -108,8 +114,9 @@ struct wal {
     bool syncer_started, stopping;
     pthread_cond_t stop_cv;
 
-    uint64_t first_seq; /* oldest segment still on disk */
-    uint64_t appends, rounds, fsyncs, failures;
+    uint64_t first_seq;       /* oldest segment still on disk (under mu) */
+    uint64_t appends, rounds; /* under mu */
+    _Atomic uint64_t fsyncs, failures;
 };
 
 /* ---- format ---- */

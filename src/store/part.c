@@ -57,11 +57,11 @@
  * >= the previous block's max_ts):
  *
  *     0   8  min_ts           8  8  max_ts
- *    16   4  entries         20  4  flags (bit 0: HAS_META)
+ *    16   4  entries (at most 2^18)   20  4  flags (bit 0: HAS_META)
  *    24   8  bytes of lines
  *    32   8  ts frame offset 40  4  ts frame length    44  4  its CRC32C
  *    48   8  data frame offset 56 4  data frame length 60  4  its CRC32C
- *    64   4  data_raw_len: the data frame's decompressed length
+ *    64   4  data_raw_len: the data frame's decompressed length (at most 2^30)
  *    68   4  bloom length    72  8  bloom offset (in the bloom section)
  *    80   4  CRC32C of the bloom
  *    84   4  stream index    88  8  reserved (0)
@@ -118,8 +118,6 @@
 #include "store/fsio.h"
 #include "store/part.h"
 #include "store/part_format.h"
-
-#define MAX_BLOCK_ENTRIES (1u << 18)
 
 struct wstream {
     uint64_t fp;
@@ -284,7 +282,7 @@ static int flush_block(struct part_writer *w)
     if (w->has_meta && (rc = buf_append(&w->lines, w->meta.ptr, w->meta.len)) < 0)
         return fail(w, rc);
     size_t raw = w->lines.len;
-    if (raw > UINT32_MAX)
+    if (raw > PART_MAX_BLOCK_BYTES)
         return fail(w, STRATA_ETOOLARGE);
     size_t bound = ZSTD_compressBound(raw);
     buf_reset(&w->frame);
@@ -388,7 +386,7 @@ int part_writer_add(struct part_writer *w, int64_t ts, struct slice line, struct
         w->cur.max_ts = ts;
     w->cur.entries++;
     w->cur.bytes += line.len;
-    if (w->braw + w->meta.len >= w->o.block_bytes || w->bn >= MAX_BLOCK_ENTRIES)
+    if (w->braw + w->meta.len >= w->o.block_bytes || w->bn >= PART_MAX_BLOCK_ENTRIES)
         return flush_block(w);
     return 0;
 }

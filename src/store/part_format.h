@@ -19,6 +19,11 @@
 #define PART_TS_FRAME_HDR   4
 #define PART_TS_FRAME_PAD   8
 #define PART_BLOCK_HAS_META 1u
+/* Limits a reader enforces before allocating anything for a block. */
+#define PART_MAX_BLOCK_ENTRIES (1u << 18)
+#define PART_MAX_BLOCK_BYTES   (1u << 30)
+/* Blocks larger than this decompress in steps, so a bogus length costs nothing. */
+#define PART_ONESHOT_BYTES (16u << 20)
 
 /* Footer offsets. */
 #define PF_VERSION  0

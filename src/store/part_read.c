@@ -354,8 +354,9 @@ int part_open(const struct part_source *src, bool verify, struct part **out, cha
         b->bloom_off = le_get64(r + 72);
         b->bloom_crc = le_get32(r + 80);
         b->stream = le_get32(r + 84);
-        if (!b->count || b->max_ts < b->min_ts || b->stream >= p->n_streams ||
-            b->ts_off < PART_HEADER_SIZE || b->ts_off > frames_end ||
+        if (!b->count || b->count > PART_MAX_BLOCK_ENTRIES ||
+            b->data_raw_len > PART_MAX_BLOCK_BYTES || b->max_ts < b->min_ts ||
+            b->stream >= p->n_streams || b->ts_off < PART_HEADER_SIZE || b->ts_off > frames_end ||
             b->ts_len > frames_end - b->ts_off ||
             b->ts_len < PART_TS_FRAME_HDR + PART_TS_FRAME_PAD || b->data_off < PART_HEADER_SIZE ||
             b->data_off > frames_end || b->data_len > frames_end - b->data_off ||
@@ -596,17 +597,57 @@ static int decode_ts(const struct rblock *b, const unsigned char *fr, size_t len
 static int decode_data(const struct rblock *b, const unsigned char *fr, size_t len,
                        unsigned char **buf, size_t *cap)
 {
-    if (*cap < (size_t)b->data_raw_len + 1) {
-        free(*buf);
-        *cap = (size_t)b->data_raw_len + 1;
-        *buf = xmalloc(*cap);
-    }
+    size_t want = (size_t)b->data_raw_len + 1;
     ZSTD_DCtx *d = dctx_get();
-    size_t r = ZSTD_decompressDCtx(d, *buf, *cap, fr, len);
+    int rc = 0;
+    if (want <= PART_ONESHOT_BYTES) {
+        if (*cap < want) {
+            free(*buf);
+            *cap = want;
+            *buf = xmalloc(*cap);
+        }
+        size_t r = ZSTD_decompressDCtx(d, *buf, *cap, fr, len);
+        if (ZSTD_isError(r) || r != b->data_raw_len)
+            rc = STRATA_ECORRUPT;
+    } else {
+        /* Grow the buffer as data really comes out: a damaged frame fails early. */
+        ZSTD_DCtx_reset(d, ZSTD_reset_session_only);
+        ZSTD_inBuffer in = {fr, len, 0};
+        size_t have = *cap < PART_ONESHOT_BYTES ? PART_ONESHOT_BYTES : *cap;
+        if (*cap < have) {
+            free(*buf);
+            *buf = xmalloc(have);
+            *cap = have;
+        }
+        ZSTD_outBuffer out = {*buf, *cap, 0};
+        for (;;) {
+            size_t r = ZSTD_decompressStream(d, &out, &in);
+            if (ZSTD_isError(r) || out.pos > b->data_raw_len) {
+                rc = STRATA_ECORRUPT;
+                break;
+            }
+            if (r == 0)
+                break; /* frame complete */
+            if (out.pos == out.size) {
+                size_t ncap = out.size * 2 < want ? out.size * 2 : want;
+                if (ncap <= out.size) {
+                    rc = STRATA_ECORRUPT;
+                    break;
+                }
+                *buf = xrealloc(*buf, ncap);
+                *cap = ncap;
+                out.dst = *buf;
+                out.size = ncap;
+            } else if (in.pos == in.size) {
+                rc = STRATA_ECORRUPT; /* truncated frame */
+                break;
+            }
+        }
+        if (!rc && out.pos != b->data_raw_len)
+            rc = STRATA_ECORRUPT;
+    }
     dctx_put(d);
-    if (ZSTD_isError(r) || r != b->data_raw_len)
-        return STRATA_ECORRUPT;
-    return 0;
+    return rc;
 }
 
 /* Parse the metadata area of a decompressed block into meta[0..n). */

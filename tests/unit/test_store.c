@@ -725,3 +725,50 @@ TEST(store_memory_limit_answers_busy_while_a_flush_cannot_finish)
     config_release(&cfg);
     st_rmtree(dir);
 }
+
+/* A block over 16 MiB decompresses in steps (the path a bogus length cannot abuse). */
+TEST(part_large_block_streams_its_decompression)
+{
+    char dir[256];
+    st_tmpdir_fast(dir);
+    struct part_writer_options o = {
+        .dir = dir, .id = 1, .zstd_level = 1, .block_bytes = 64u << 20, .tenant = "t"};
+    struct part_writer *w;
+    ASSERT_EQ_INT(part_writer_open(&o, &w), 0);
+    struct label l[1] = {{SLICE_LIT("app"), SLICE_LIT("big")}};
+    ASSERT_EQ_INT(part_writer_begin_stream(w, labels_fingerprint(l, 1), l, 1), 0);
+    char line[128];
+    for (int i = 0; i < 200000; i++) {
+        int n = snprintf(line, sizeof(line),
+                         "%08d the quick brown fox jumps over the lazy dog %d "
+                         "and then some more text to make it long",
+                         i, i * 31);
+        ASSERT_EQ_INT(part_writer_add(w, i, (struct slice){line, (size_t)n}, (struct slice){"", 0}),
+                      0);
+    }
+    ASSERT_EQ_INT(part_writer_end_stream(w), 0);
+    char path[512], err[256];
+    struct part_info info;
+    ASSERT_EQ_INT(part_writer_finish(w, &info, path, sizeof(path)), 0);
+    ASSERT_EQ_UINT(info.blocks, 1);
+    ASSERT_TRUE(info.bytes > (16u << 20));
+    struct part_source src;
+    struct part *p;
+    ASSERT_EQ_INT(part_source_file(path, &src, err, sizeof(err)), 0);
+    ASSERT_EQ_INT(part_open(&src, true, &p, err, sizeof(err)), 0);
+    struct arena a;
+    arena_init(&a, 0);
+    struct tier_query q = {.start = INT64_MIN, .end = INT64_MAX, .want_lines = true};
+    struct tier_cursor *c = part_cursor_new(p, 0, &q, NULL, &a, NULL, NULL);
+    ASSERT_TRUE(c != NULL);
+    struct entry_batch b;
+    ASSERT_EQ_INT(c->ops->next(c, &b), 1);
+    ASSERT_EQ_UINT(b.n, 200000);
+    ASSERT_TRUE(b.lines[199999].len > 8 && !memcmp(b.lines[199999].ptr, "00199999", 8));
+    c->ops->close(c);
+    ASSERT_EQ_INT(part_verify(p, err, sizeof(err)), 0);
+    arena_release(&a);
+    part_close(p);
+    part_source_file_release(&src);
+    st_rmtree(dir);
+}

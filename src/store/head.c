@@ -319,6 +319,7 @@ uint64_t head_check(struct tier *t, struct push_batch *b, struct push_result *re
         int64_t max_ts = s->max_ts, last_ts = s->last_ts;
         uint64_t last_hash = s->last_hash;
         pthread_mutex_unlock(&s->mu);
+        const struct entry *last_e = NULL; /* the previous accepted entry of this batch */
         for (uint32_t j = 0; j < sb->n_entries; j++, k++) {
             const struct entry *e = &sb->entries[j];
             if (has && h->o.ooo_window > 0 && e->ts < max_ts - h->o.ooo_window) {
@@ -332,11 +333,17 @@ uint64_t head_check(struct tier *t, struct push_batch *b, struct push_result *re
                 accept[k] = 0;
                 continue;
             }
-            uint64_t eh = entry_hash(e, &scratch);
-            if (has && e->ts == last_ts && eh == last_hash) {
-                accept[k] = 2;
-                res->accepted++;
-                continue;
+            /* Hashes are needed only to compare entries with the same timestamp. */
+            if (has && e->ts == last_ts) {
+                if (last_e) {
+                    last_hash = entry_hash(last_e, &scratch);
+                    last_e = NULL;
+                }
+                if (entry_hash(e, &scratch) == last_hash) {
+                    accept[k] = 2;
+                    res->accepted++;
+                    continue;
+                }
             }
             accept[k] = 1;
             res->accepted++;
@@ -344,7 +351,7 @@ uint64_t head_check(struct tier *t, struct push_batch *b, struct push_result *re
             if (!has || e->ts > max_ts)
                 max_ts = e->ts;
             last_ts = e->ts;
-            last_hash = eh;
+            last_e = e;
             has = true;
         }
     }
@@ -371,6 +378,7 @@ void head_append(struct tier *t, const struct push_batch *b, const uint8_t *acce
             continue;
         }
         struct hstream *s = stream_get(h, b->tenant, sb);
+        const struct entry *last = NULL;
         pthread_mutex_lock(&s->mu);
         if (!s->active) {
             s->active = xcalloc(1, sizeof(*s->active));
@@ -389,12 +397,16 @@ void head_append(struct tier *t, const struct push_batch *b, const uint8_t *acce
             chunk_add(s->active, e->ts, e->line, meta);
             if (!s->has_data || e->ts > s->max_ts)
                 s->max_ts = e->ts;
-            s->last_ts = e->ts;
-            s->last_hash = entry_hash(e, &scratch);
+            last = e;
             s->has_data = true;
             entries++;
             bytes += e->line.len;
             mem += e->line.len + meta.len + ENTRY_OVERHEAD;
+        }
+        if (last) {
+            /* The previous entry, for the duplicate check: hashed once per batch and stream. */
+            s->last_ts = last->ts;
+            s->last_hash = entry_hash(last, &scratch);
         }
         s->last_append = now;
         pthread_mutex_unlock(&s->mu);

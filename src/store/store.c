@@ -734,7 +734,10 @@ void store_status(struct store *s, struct store_status *out)
     pthread_mutex_unlock(&s->mu);
     out->busy_rejections = atomic_load(&s->busy_rejections);
     struct local_status ls;
-    local_status(s->next, &ls);
+    memset(&ls, 0, sizeof(ls));
+    for (struct tier *t = s->next; t; t = t->next)
+        if (!strcmp(t->ops->name, "local"))
+            local_status(t, &ls);
     out->compactions = ls.compactions;
     out->compaction_failures = ls.compaction_failures;
     out->parts_compacted = ls.parts_compacted;

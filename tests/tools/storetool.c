@@ -11,6 +11,10 @@
  *   storetool walbench DIR THREADS RECORDS BYTES
  *                                 concurrent WAL appends with sync=always: appends/s and
  *                                 records per fdatasync (group commit)
+ *   storetool pushbench URL BODIES.ndjson CONNECTIONS
+ *                                 POST each line of BODIES (make-corpus.py --format loki) to
+ *                                 URL (.../loki/api/v1/push) over CONNECTIONS connections at
+ *                                 once; report pushes/s and MB/s (lines/s = pushes/s x batch)
  *
  * The figures in docs/STORAGE.md come from the last two.
  */
@@ -25,6 +29,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/err.h"
@@ -35,8 +41,10 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: storetool verify PATH... | dump FILE | measure CORPUS.tsv [--levels "
-                    "L,..] [--blocks B,..] [--dir DIR] | walbench DIR THREADS RECORDS BYTES\n");
+    fprintf(stderr,
+            "usage: storetool verify PATH... | dump FILE | measure CORPUS.tsv [--levels "
+            "L,..] [--blocks B,..] [--dir DIR] | walbench DIR THREADS RECORDS BYTES | pushbench "
+            "URL BODIES CONNECTIONS\n");
     return 2;
 }
 
@@ -453,6 +461,101 @@ static int walbench(int argc, char **argv)
     return 0;
 }
 
+/* ---- pushbench ---- */
+
+static size_t discard(char *p, size_t size, size_t n, void *arg)
+{
+    (void)p;
+    (void)arg;
+    return size * n;
+}
+
+static int pushbench(int argc, char **argv)
+{
+    if (argc < 3)
+        return usage();
+    FILE *f = fopen(argv[1], "r");
+    if (!f) {
+        perror(argv[1]);
+        return 1;
+    }
+    int conc = atoi(argv[2]);
+    if (conc < 1)
+        conc = 1;
+    char **bodies = NULL;
+    size_t *lens = NULL, nb = 0, cap = 0, total = 0, lc = 0;
+    char *line = NULL;
+    ssize_t n;
+    while ((n = getline(&line, &lc, f)) > 0) {
+        if (nb == cap) {
+            cap = cap ? cap * 2 : 1024;
+            bodies = xreallocarray(bodies, cap, sizeof(*bodies));
+            lens = xreallocarray(lens, cap, sizeof(*lens));
+        }
+        bodies[nb] = xmalloc((size_t)n);
+        memcpy(bodies[nb], line, (size_t)n);
+        lens[nb] = (size_t)n;
+        total += (size_t)n;
+        nb++;
+    }
+    free(line);
+    fclose(f);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    CURLM *m = curl_multi_init();
+    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    CURL **hs = xcalloc((size_t)conc, sizeof(*hs));
+    size_t next = 0, done = 0, failed = 0;
+    int64_t t0 = clock_mono_ns();
+    for (int i = 0; i < conc && next < nb; i++, next++) {
+        hs[i] = curl_easy_init();
+        curl_easy_setopt(hs[i], CURLOPT_URL, argv[0]);
+        curl_easy_setopt(hs[i], CURLOPT_HTTPHEADER, hdr);
+        curl_easy_setopt(hs[i], CURLOPT_WRITEFUNCTION, discard);
+        curl_easy_setopt(hs[i], CURLOPT_POSTFIELDS, bodies[next]);
+        curl_easy_setopt(hs[i], CURLOPT_POSTFIELDSIZE, (long)lens[next]);
+        curl_multi_add_handle(m, hs[i]);
+    }
+    while (done < nb) {
+        int running, q;
+        curl_multi_perform(m, &running);
+        CURLMsg *msg;
+        while ((msg = curl_multi_info_read(m, &q))) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            CURL *e = msg->easy_handle;
+            long code = 0;
+            curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+            failed += code != 204;
+            done++;
+            curl_multi_remove_handle(m, e);
+            if (next < nb) {
+                curl_easy_setopt(e, CURLOPT_POSTFIELDS, bodies[next]);
+                curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)lens[next]);
+                next++;
+                curl_multi_add_handle(m, e);
+            }
+        }
+        if (done < nb)
+            curl_multi_poll(m, NULL, 0, 100, NULL);
+    }
+    double dt = secs(clock_mono_ns() - t0);
+    printf("%zu pushes (%zu not 204) over %d connections, %.1f MB in %.2fs: %.0f pushes/s, "
+           "%.1f MB/s\n",
+           nb, failed, conc, (double)total / 1e6, dt, (double)nb / dt, (double)total / 1e6 / dt);
+    for (int i = 0; i < conc; i++)
+        if (hs[i])
+            curl_easy_cleanup(hs[i]);
+    curl_multi_cleanup(m);
+    curl_slist_free_all(hdr);
+    for (size_t i = 0; i < nb; i++)
+        free(bodies[i]);
+    free(bodies);
+    free(lens);
+    free(hs);
+    curl_global_cleanup();
+    return failed ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3)
@@ -469,5 +572,7 @@ int main(int argc, char **argv)
         return measure(argc - 2, argv + 2);
     if (!strcmp(argv[1], "walbench"))
         return walbench(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "pushbench"))
+        return pushbench(argc - 2, argv + 2);
     return usage();
 }

@@ -19,6 +19,9 @@
 #include "store/fsio.h"
 #include "store/part.h"
 
+/* The most parts one compaction merges (each is listed in the output's supersedes set). */
+#define MAX_MERGE 1024
+
 /* A part in the set. The set holds one reference; each cursor holds one. */
 struct lpart {
     atomic_int refs;
@@ -1117,8 +1120,12 @@ static int compact(struct local *l, bool force)
         if (due && !(l->o.stop && *l->o.stop)) {
             char dir[PATH_MAX];
             snprintf(dir, sizeof(dir), "%s/%s", l->dir, v[i]->info->tenant);
-            /* On success compact_group drops the set's references; ours go here either way. */
-            int r = compact_group(l, v + i, cnt, dir);
+            /*
+             * At most MAX_MERGE inputs at once (the supersedes list stays bounded); the
+             * rest of the day is merged by the next run. On success compact_group drops
+             * the set's references; ours go here either way.
+             */
+            int r = compact_group(l, v + i, cnt < MAX_MERGE ? cnt : MAX_MERGE, dir);
             if (r < 0 && r != STRATA_ECANCELED)
                 rc = r;
             for (uint32_t k = i; k < j; k++)

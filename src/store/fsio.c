@@ -439,6 +439,22 @@ int fsio_mkdirs(const char *path)
     return 0;
 }
 
+bool fsio_numbered_name(const char *name, const char *suffix, uint64_t *num)
+{
+    if (strlen(name) != 16 + strlen(suffix) || strcmp(name + 16, suffix))
+        return false;
+    uint64_t v = 0;
+    for (int i = 0; i < 16; i++) {
+        char c = name[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return false;
+        v = v << 4 | (uint64_t)d;
+    }
+    *num = v;
+    return true;
+}
+
 int fsio_write_atomic(const char *dir, const char *name, const void *p, size_t n)
 {
     char path[PATH_MAX], tmp[PATH_MAX];

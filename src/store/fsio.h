@@ -90,6 +90,13 @@ __attribute__((warn_unused_result)) int fsio_mkdirs(const char *path);
 __attribute__((warn_unused_result)) int fsio_write_atomic(const char *dir, const char *name,
                                                           const void *p, size_t n);
 
+/*
+ * Storage files are named by a 64-bit number in 16 lowercase hex digits plus
+ * a suffix (0000000000000007.wal, 000000000000002a.part). Parse such a name:
+ * true and *num set when name is exactly that form.
+ */
+bool fsio_numbered_name(const char *name, const char *suffix, uint64_t *num);
+
 /* ---- faults ---- */
 
 struct fsio_fault {

@@ -213,23 +213,6 @@ static bool tenant_remove(struct ltenant *t, const struct lpart *lp)
 
 /* ---- opening ---- */
 
-static bool parse_part_name(const char *name, uint64_t *id)
-{
-    size_t n = strlen(name);
-    if (n != 21 || strcmp(name + 16, ".part"))
-        return false;
-    uint64_t v = 0;
-    for (int i = 0; i < 16; i++) {
-        char c = name[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (d < 0)
-            return false;
-        v = v << 4 | (uint64_t)d;
-    }
-    *id = v;
-    return true;
-}
-
 static int load_tenant_dir(struct local *l, const char *tenant, struct lpart ***all, size_t *n_all,
                            size_t *cap_all)
 {
@@ -254,7 +237,7 @@ static int load_tenant_dir(struct local *l, const char *tenant, struct lpart ***
             continue;
         }
         uint64_t id;
-        if (!parse_part_name(e->d_name, &id))
+        if (!fsio_numbered_name(e->d_name, ".part", &id))
             continue;
         char err[256];
         struct lpart *lp = lpart_open(path, err, sizeof(err));

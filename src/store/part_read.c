@@ -7,6 +7,7 @@
  * gives STRATA_ECORRUPT, never a crash.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -450,14 +451,22 @@ const struct part_stream *part_get_stream(const struct part *p, uint32_t i)
 
 /* ---- postings ---- */
 
-static const struct pname *find_name(const struct part *p, struct slice name)
+/*
+ * Binary search in an array of n records of size bytes, sorted by the slice
+ * at offset off in each record; the record whose slice equals key, or NULL.
+ */
+static const void *find_sorted(const void *base, uint32_t n, size_t size, size_t off,
+                               struct slice key)
 {
-    uint32_t lo = 0, hi = p->n_names;
+    uint32_t lo = 0, hi = n;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        int c = slice_cmp(p->names[mid].name, name);
+        const char *rec = (const char *)base + (size_t)mid * size;
+        struct slice s;
+        memcpy(&s, rec + off, sizeof(s));
+        int c = slice_cmp(s, key);
         if (!c)
-            return &p->names[mid];
+            return rec;
         if (c < 0)
             lo = mid + 1;
         else
@@ -466,20 +475,14 @@ static const struct pname *find_name(const struct part *p, struct slice name)
     return NULL;
 }
 
+static const struct pname *find_name(const struct part *p, struct slice name)
+{
+    return find_sorted(p->names, p->n_names, sizeof(*p->names), offsetof(struct pname, name), name);
+}
+
 static const struct pvalue *find_value(const struct pname *pn, struct slice v)
 {
-    uint32_t lo = 0, hi = pn->n;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        int c = slice_cmp(pn->values[mid].value, v);
-        if (!c)
-            return &pn->values[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
+    return find_sorted(pn->values, pn->n, sizeof(*pn->values), offsetof(struct pvalue, value), v);
 }
 
 /* In place: keep the ids of cand[0..*n) that are in mark. */

@@ -40,6 +40,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -751,6 +752,19 @@ void store_status(struct store *s, struct store_status *out)
     }
 }
 
+/* One gauge family with a sample per tier: the uint64_t field at off of its usage. */
+static int tier_gauge(struct buf *out, const struct store_status *st, const char *name,
+                      const char *help, size_t off)
+{
+    int rc = buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+    for (uint32_t i = 0; i < st->n_tiers && !rc; i++) {
+        uint64_t v;
+        memcpy(&v, (const char *)&st->tiers[i].usage + off, sizeof(v));
+        rc = buf_printf(out, "%s{tier=\"%s\"} %" PRIu64 "\n", name, st->tiers[i].name, v);
+    }
+    return rc;
+}
+
 static void metrics_collector(struct buf *out, void *arg)
 {
     struct store *s = arg;
@@ -796,23 +810,15 @@ static void metrics_collector(struct buf *out, void *arg)
         st.flush_failures, st.flushed_entries, st.compactions, st.compaction_failures,
         st.busy_rejections);
     if (!rc)
-        rc = buf_printf(out, "# HELP strata_tier_parts Parts (files or objects) per tier.\n"
-                             "# TYPE strata_tier_parts gauge\n");
-    for (uint32_t i = 0; i < st.n_tiers && !rc; i++)
-        rc = buf_printf(out, "strata_tier_parts{tier=\"%s\"} %" PRIu64 "\n", st.tiers[i].name,
-                        st.tiers[i].usage.parts);
+        rc = tier_gauge(out, &st, "strata_tier_parts", "Parts (files or objects) per tier.",
+                        offsetof(struct tier_usage, parts));
     if (!rc)
-        rc = buf_printf(out, "# HELP strata_tier_disk_bytes Bytes on disk or in the bucket per "
-                             "tier.\n# TYPE strata_tier_disk_bytes gauge\n");
-    for (uint32_t i = 0; i < st.n_tiers && !rc; i++)
-        rc = buf_printf(out, "strata_tier_disk_bytes{tier=\"%s\"} %" PRIu64 "\n", st.tiers[i].name,
-                        st.tiers[i].usage.disk_bytes);
+        rc = tier_gauge(out, &st, "strata_tier_disk_bytes",
+                        "Bytes on disk or in the bucket per tier.",
+                        offsetof(struct tier_usage, disk_bytes));
     if (!rc)
-        rc = buf_printf(out, "# HELP strata_tier_entries Entries per tier.\n"
-                             "# TYPE strata_tier_entries gauge\n");
-    for (uint32_t i = 0; i < st.n_tiers && !rc; i++)
-        rc = buf_printf(out, "strata_tier_entries{tier=\"%s\"} %" PRIu64 "\n", st.tiers[i].name,
-                        st.tiers[i].usage.entries);
+        rc = tier_gauge(out, &st, "strata_tier_entries", "Entries per tier.",
+                        offsetof(struct tier_usage, entries));
     (void)rc;
 }
 

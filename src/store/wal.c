@@ -187,19 +187,7 @@ static int seg_path(const struct wal *w, uint64_t seq, char *out, size_t cap)
 
 static bool parse_seg_name(const char *name, uint64_t *seq)
 {
-    size_t n = strlen(name);
-    if (n != 20 || strcmp(name + 16, ".wal"))
-        return false;
-    uint64_t v = 0;
-    for (int i = 0; i < 16; i++) {
-        char c = name[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (d < 0)
-            return false;
-        v = v << 4 | (uint64_t)d;
-    }
-    *seq = v;
-    return v != 0;
+    return fsio_numbered_name(name, ".wal", seq) && *seq != 0;
 }
 
 static int cmp_u64(const void *a, const void *b)

@@ -565,7 +565,7 @@ static struct part_writer *writer_for(struct absorb *ab, int64_t day, int *rc)
         .block_bytes = ab->l->o.block_bytes,
         .tenant = ab->tenant,
         .wal_seq = ab->h->seq,
-        .bloom = ab->l->o.bloom,
+        .bloom = ab->l->o.bloom && ab->l->o.flush_bloom,
     };
     struct part_writer *w;
     *rc = part_writer_open(&wo, &w);
@@ -906,16 +906,27 @@ static int merge_parts(struct local *l, struct lpart **in, uint32_t n, const cha
     free(sup);
     if (rc < 0)
         return rc;
+    /* The inputs are read once, with pread: mapped, they would count as our memory. */
+    struct part **rp = xcalloc(n, sizeof(*rp));
+    struct part_source *rs = xcalloc(n, sizeof(*rs));
+    for (uint32_t i = 0; i < n && !rc; i++) {
+        char err[256];
+        rc = part_source_file_reads(in[i]->path, &rs[i], err, sizeof(err));
+        if (!rc && (rc = part_open(&rs[i], true, &rp[i], err, sizeof(err))) < 0)
+            part_source_file_release(&rs[i]);
+        if (rc < 0)
+            log_error("local: cannot read %s for compaction: %s", in[i]->path, err);
+    }
     struct arena a;
     arena_init(&a, 0);
     size_t nrefs = 0;
-    for (uint32_t i = 0; i < n; i++)
-        nrefs += part_stream_count(in[i]->p);
+    for (uint32_t i = 0; i < n && !rc; i++)
+        nrefs += part_stream_count(rp[i]);
     struct stream_ref *refs = xmallocarray(nrefs ? nrefs : 1, sizeof(*refs));
     nrefs = 0;
-    for (uint32_t i = 0; i < n; i++)
-        for (uint32_t j = 0; j < part_stream_count(in[i]->p); j++) {
-            const struct part_stream *ps = part_get_stream(in[i]->p, j);
+    for (uint32_t i = 0; i < n && !rc; i++)
+        for (uint32_t j = 0; j < part_stream_count(rp[i]); j++) {
+            const struct part_stream *ps = part_get_stream(rp[i], j);
             refs[nrefs++] = (struct stream_ref){ps->fp, ps->key, i, j};
         }
     qsort(refs, nrefs, sizeof(*refs), cmp_stream_ref);
@@ -929,12 +940,11 @@ static int merge_parts(struct local *l, struct lpart **in, uint32_t n, const cha
             rc = STRATA_ECANCELED;
             break;
         }
-        const struct part_stream *ps = part_get_stream(in[refs[i].part]->p, refs[i].stream);
+        const struct part_stream *ps = part_get_stream(rp[refs[i].part], refs[i].stream);
         uint32_t k = 0;
         for (size_t r = i; r < j; r++) {
             memset(&mi[k], 0, sizeof(mi[k]));
-            mi[k].cur =
-                part_cursor_new(in[refs[r].part]->p, refs[r].stream, &q, NULL, &a, NULL, NULL);
+            mi[k].cur = part_cursor_new(rp[refs[r].part], refs[r].stream, &q, NULL, &a, NULL, NULL);
             if (mi[k].cur)
                 k++;
         }
@@ -993,6 +1003,12 @@ static int merge_parts(struct local *l, struct lpart **in, uint32_t n, const cha
     free(mi);
     free(refs);
     arena_release(&a);
+    for (uint32_t i = 0; i < n; i++) {
+        part_close(rp[i]);
+        part_source_file_release(&rs[i]);
+    }
+    free(rp);
+    free(rs);
     if (rc < 0) {
         part_writer_abort(w);
         return rc;
@@ -1081,7 +1097,12 @@ static int cmp_group(const void *a, const void *b)
     return x->info->id < y->info->id ? -1 : x->info->id > y->info->id;
 }
 
-static int compact(struct local *l, bool force)
+/*
+ * Merge what is due. full: the periodic run (every compact_interval), which
+ * also merges settled days; otherwise only days that piled up flush parts.
+ * force: merge every day with more than one part or any flush part.
+ */
+static int compact(struct local *l, bool force, bool full)
 {
     uint32_t n;
     struct lpart **v = collect(l, any_part, 0, &n);
@@ -1098,17 +1119,31 @@ static int compact(struct local *l, bool force)
         }
         uint32_t cnt = j - i;
         bool settled = (v[i]->day + 1) * NS_PER_DAY + l->o.day_settle <= now;
-        bool due = (force || settled) ? (cnt > 1 || l0 > 0)
-                                      : (l->o.compact_min_parts && l0 >= l->o.compact_min_parts);
+        bool whole = force || (full && settled);
+        bool due =
+            whole ? (cnt > 1 || l0 > 0) : (l->o.compact_min_parts && l0 >= l->o.compact_min_parts);
         if (due && !(l->o.stop && *l->o.stop)) {
             char dir[PATH_MAX];
             snprintf(dir, sizeof(dir), "%s/%s", l->dir, v[i]->info->tenant);
             /*
-             * At most MAX_MERGE inputs at once (the supersedes list stays bounded); the
-             * rest of the day is merged by the next run. On success compact_group drops
-             * the set's references; ours go here either way.
+             * A whole day merges into one part. A day still being written merges only its
+             * flush parts (into one more compacted part), so that a day's data is not
+             * recompressed every time a few flushes pile up. At most MAX_MERGE inputs at
+             * once (the supersedes list stays bounded); the next run takes the rest.
              */
-            int r = compact_group(l, v + i, cnt < MAX_MERGE ? cnt : MAX_MERGE, dir);
+            struct lpart **in = v + i;
+            uint32_t take = cnt;
+            if (!whole) {
+                in = xmallocarray(l0, sizeof(*in));
+                take = 0;
+                for (uint32_t k = i; k < j; k++)
+                    if (v[k]->info->level == 0)
+                        in[take++] = v[k];
+            }
+            /* On success compact_group drops the set's references; ours go below either way. */
+            int r = compact_group(l, in, take < MAX_MERGE ? take : MAX_MERGE, dir);
+            if (in != v + i)
+                free(in);
             if (r < 0 && r != STRATA_ECANCELED)
                 rc = r;
             for (uint32_t k = i; k < j; k++)
@@ -1133,12 +1168,16 @@ static int local_flush(struct tier *tier, bool force)
     if (l->o.max_retention > 0)
         rc = expire_locked(l, clock_now_ns() - l->o.max_retention, true);
     int64_t now = clock_mono_ns();
-    if (force || (l->o.compact_interval > 0 && now - l->last_compaction >= l->o.compact_interval)) {
+    bool full =
+        force || (l->o.compact_interval > 0 && now - l->last_compaction >= l->o.compact_interval);
+    if (full || l->o.compact_interval > 0) {
+        /* Between full runs, days that collect compact_min_parts flush parts merge early. */
         int64_t t0 = clock_now_ns();
-        int r = compact(l, force);
+        int r = compact(l, force, full);
         if (r < 0 && !rc)
             rc = r;
-        l->last_compaction = clock_mono_ns();
+        if (full)
+            l->last_compaction = clock_mono_ns();
         pthread_mutex_lock(&l->stat_mu);
         l->st.last_compaction_ns = t0;
         l->st.last_compaction_duration_ns = clock_now_ns() - t0;

@@ -21,8 +21,9 @@
  * flush runs the upkeep: parts older than max_retention are handed to the
  * next tier (adopt_part) or, without one, deleted; and every
  * compact_interval (or when forced) small and overlapping parts of a day are
- * merged into one part at a higher zstd level. expire deletes parts older
- * than a global retention.
+ * merged into one part at a higher zstd level (a day that collects
+ * compact_min_parts flush parts is merged at the next upkeep without waiting).
+ * expire deletes parts older than a global retention.
  */
 #ifndef STRATA_LOCAL_H
 #define STRATA_LOCAL_H
@@ -38,7 +39,8 @@ struct local_options {
     int flush_zstd_level;       /* parts written by a flush */
     int compact_zstd_level;     /* parts written by compaction */
     uint32_t block_bytes;       /* raw line bytes per block */
-    bool bloom;                 /* build bloom filters */
+    bool bloom;                 /* build bloom filters (in compacted parts) */
+    bool flush_bloom;           /* and in the parts a flush writes */
     int64_t max_retention;      /* ns; 0 keeps parts forever */
     int64_t compact_interval;   /* ns between compactions (0: only when forced) */
     int64_t day_settle;         /* after a day ends, wait this long before merging it whole */

@@ -172,8 +172,14 @@ void part_get_sizes(const struct part *p, struct part_sizes *out);
  */
 int part_verify(struct part *p, char *err, size_t errlen);
 
-/* A source reading a local file through a read-only mapping. */
+/*
+ * A source reading a local file through a read-only mapping (queries: no
+ * copies), or with pread into the caller's buffers (compaction: a one-pass
+ * read of whole parts that should not show up as the process's resident
+ * memory).
+ */
 int part_source_file(const char *path, struct part_source *src, char *err, size_t errlen);
+int part_source_file_reads(const char *path, struct part_source *src, char *err, size_t errlen);
 void part_source_file_release(struct part_source *src);
 
 #endif

@@ -997,7 +997,8 @@ static int file_read_at(void *ctx, uint64_t off, size_t len, void *dst)
     return 0;
 }
 
-int part_source_file(const char *path, struct part_source *src, char *err, size_t errlen)
+static int source_file(const char *path, struct part_source *src, bool map, char *err,
+                       size_t errlen)
 {
     memset(src, 0, sizeof(*src));
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -1016,12 +1017,22 @@ int part_source_file(const char *path, struct part_source *src, char *err, size_
     src->read_at = file_read_at;
     src->ctx = f;
     src->size = (uint64_t)st.st_size;
-    if (st.st_size > 0) {
+    if (map && st.st_size > 0) {
         void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
         if (m != MAP_FAILED)
             src->map = m;
     }
     return 0;
+}
+
+int part_source_file(const char *path, struct part_source *src, char *err, size_t errlen)
+{
+    return source_file(path, src, true, err, errlen);
+}
+
+int part_source_file_reads(const char *path, struct part_source *src, char *err, size_t errlen)
+{
+    return source_file(path, src, false, err, errlen);
 }
 
 void part_source_file_release(struct part_source *src)

@@ -39,6 +39,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <limits.h>
 #include <stddef.h>
 #include <pthread.h>
@@ -78,6 +79,7 @@ struct store {
     int64_t max_age;
     int64_t retention;
     int64_t compact_interval;
+    int64_t push_wait; /* how long a push waits for memory before 429 */
     bool flush_on_exit;
 
     pthread_rwlock_t cut_lock;      /* pushes (read) against cutting the head (write) */
@@ -89,6 +91,7 @@ struct store {
     pthread_mutex_t mu;       /* the fields below */
     pthread_cond_t cv;        /* wakes the flusher */
     pthread_cond_t upkeep_cv; /* wakes the upkeep thread (to stop) */
+    pthread_cond_t room_cv;   /* a generation was dropped: pushes waiting for memory retry */
     bool stop, flush_wanted;
     bool has_pending; /* mirrors pending != NULL for the flusher */
     int64_t retry_at; /* monotonic: when a failed flush is retried */
@@ -212,6 +215,8 @@ static void note_flush(struct store *s, int rc, uint64_t entries)
 {
     pthread_mutex_lock(&s->mu);
     s->last_flush_rc = rc;
+    if (rc == 0)
+        pthread_cond_broadcast(&s->room_cv);
     if (rc == 0) {
         s->flushes++;
         s->flushed_entries += entries;
@@ -254,6 +259,10 @@ static int advance_pending(struct store *s)
     head_drop(s->head, h);
     pthread_rwlock_unlock(&s->handover_lock);
     set_pending(s, NULL, P_NONE);
+#ifdef __GLIBC__
+    /* The generation was allocated by the push threads' malloc arenas: give it back. */
+    malloc_trim(0);
+#endif
     /* During replay the WAL is not open yet; store_open removes the segments then. */
     if (s->wal && wal_remove_through(s->wal, seq) < 0)
         log_warn("store: WAL segments up to %" PRIu64 " could not all be deleted yet", seq);
@@ -330,6 +339,7 @@ static bool flush_due(struct store *s, int64_t now, int64_t *wake)
 static void *flusher_main(void *arg)
 {
     struct store *s = arg;
+    pthread_setname_np(pthread_self(), "store-flush");
     pthread_mutex_lock(&s->mu);
     while (!s->stop) {
         int64_t now = clock_mono_ns();
@@ -395,6 +405,7 @@ static int upkeep(struct store *s, bool force)
 static void *upkeeper_main(void *arg)
 {
     struct store *s = arg;
+    pthread_setname_np(pthread_self(), "store-upkeep");
     /* Retention is checked every 15 s; a shorter --compact-duration wakes us sooner. */
     int64_t every = 15 * NS_PER_SEC;
     if (s->compact_interval > 0 && s->compact_interval < every)
@@ -488,20 +499,56 @@ static int replay_segment_done(void *arg, uint64_t seg)
 
 /* ---- push ---- */
 
+/* True when b does not fit in the head's hard limits (twice the flush limits). */
+static bool over_limits(struct store *s, const struct push_batch *b, struct head_usage *u)
+{
+    head_usage(s->head, u);
+    uint64_t held = u->entries + u->frozen_entries, mem = u->mem_bytes + u->frozen_mem_bytes;
+    uint64_t batch_mem = b->n_bytes + 28 * b->n_entries;
+    return held && (held + b->n_entries > 2 * s->max_logs || mem + batch_mem > 2 * s->max_bytes);
+}
+
+/*
+ * Wait (at most until deadline, monotonic ns) for a flush to free memory.
+ * Waiting pushes use no CPU, which leaves it to the flush: under a sustained
+ * overload this is what turns 429s into slower acknowledgements.
+ */
+static void wait_for_room(struct store *s, int64_t deadline)
+{
+    pthread_mutex_lock(&s->mu);
+    s->flush_wanted = true;
+    pthread_cond_broadcast(&s->cv);
+    int64_t left = deadline - clock_mono_ns();
+    if (left > 0 && !s->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t ns = ts.tv_nsec + (left < 100 * NS_PER_MS ? left : 100 * NS_PER_MS);
+        ts.tv_sec += ns / NS_PER_SEC;
+        ts.tv_nsec = ns % NS_PER_SEC;
+        pthread_cond_timedwait(&s->room_cv, &s->mu, &ts);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
 int store_push(struct store *s, struct push_batch *b, struct push_result *res)
 {
     if (!b->n_entries)
         return 0;
-    pthread_rwlock_rdlock(&s->cut_lock);
     struct head_usage u;
-    head_usage(s->head, &u);
-    uint64_t held = u.entries + u.frozen_entries, mem = u.mem_bytes + u.frozen_mem_bytes;
-    uint64_t batch_mem = b->n_bytes + 28 * b->n_entries;
-    if (held && (held + b->n_entries > 2 * s->max_logs || mem + batch_mem > 2 * s->max_bytes)) {
+    int64_t deadline = 0;
+    for (;;) {
+        pthread_rwlock_rdlock(&s->cut_lock);
+        if (!over_limits(s, b, &u))
+            break;
         pthread_rwlock_unlock(&s->cut_lock);
-        atomic_fetch_add(&s->busy_rejections, 1);
-        wake_flusher(s);
-        return STRATA_EBUSY;
+        int64_t now = clock_mono_ns();
+        if (!deadline)
+            deadline = now + s->push_wait;
+        if (now >= deadline) {
+            atomic_fetch_add(&s->busy_rejections, 1);
+            return STRATA_EBUSY;
+        }
+        wait_for_room(s, deadline);
     }
     uint8_t *accept;
     uint64_t stored = head_check(s->head, b, res, &accept);
@@ -521,6 +568,7 @@ int store_push(struct store *s, struct push_batch *b, struct push_result *res)
     }
     head_append(s->head, b, accept);
     pthread_rwlock_unlock(&s->cut_lock);
+    uint64_t batch_mem = b->n_bytes + 28 * b->n_entries;
     if (u.entries + stored >= s->max_logs || u.mem_bytes + batch_mem >= s->max_bytes)
         wake_flusher(s);
     return 0;
@@ -849,6 +897,7 @@ static void free_store(struct store *s)
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_cond_destroy(&s->upkeep_cv);
+    pthread_cond_destroy(&s->room_cv);
     free(s->data_dir);
     free(s->wal_dir);
     free(s->parts_dir);
@@ -890,6 +939,7 @@ int store_open(const struct config *cfg, struct store **out, char *err, size_t e
     s->max_age = cfg->max_time_in_mem;
     s->retention = cfg->retention;
     s->compact_interval = cfg->compact_duration;
+    s->push_wait = cfg->store_push_wait;
     s->flush_on_exit = cfg->flush_on_exit;
     pthread_rwlockattr_t attr;
     pthread_rwlockattr_init(&attr);
@@ -901,6 +951,7 @@ int store_open(const struct config *cfg, struct store **out, char *err, size_t e
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_cond_init(&s->upkeep_cv, NULL);
+    pthread_cond_init(&s->room_cv, NULL);
     s->data_dir = xstrdup(cfg->data_dir && cfg->data_dir[0] ? cfg->data_dir : "data");
     s->wal_dir = path_join(s->data_dir, "wal");
     s->parts_dir = path_join(s->data_dir, "parts");
@@ -931,6 +982,7 @@ int store_open(const struct config *cfg, struct store **out, char *err, size_t e
         .compact_zstd_level = (int)cfg->store_compact_zstd_level,
         .block_bytes = (uint32_t)cfg->store_block_size,
         .bloom = cfg->store_bloom_filters,
+        .flush_bloom = cfg->store_flush_bloom_filters,
         .max_retention = cfg->max_retention_time,
         .compact_interval = cfg->compact_duration,
         .day_settle = cfg->store_day_settle,
@@ -1009,6 +1061,7 @@ void store_close(struct store *s)
     s->stopping = 1;
     pthread_cond_broadcast(&s->cv);
     pthread_cond_broadcast(&s->upkeep_cv);
+    pthread_cond_broadcast(&s->room_cv);
     pthread_mutex_unlock(&s->mu);
     if (s->threads_started) {
         pthread_join(s->flusher, NULL);

@@ -330,6 +330,7 @@ static int replay_segment(struct wal *w, uint64_t seq, struct replay_ctx *rc_ctx
 static void *syncer_main(void *arg)
 {
     struct wal *w = arg;
+    pthread_setname_np(pthread_self(), "wal-sync");
     pthread_mutex_lock(&w->mu);
     while (!w->stopping) {
         struct timespec ts;

@@ -143,7 +143,7 @@ def test_memory_limit_answers_429_and_recovers(env):
     faults = os.path.join(env.scratch, "faults")
     set_faults(faults, "rename /parts/ EIO\n")
     with faults_env(faults):
-        s = env.server(["--max-logs-in-mem=100"])
+        s = env.server(["--max-logs-in-mem=100", "--store.push-wait=200ms"])
     t0 = now_ns() - 60 * 10**9
     acked = []
     busy = None

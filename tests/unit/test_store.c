@@ -701,6 +701,7 @@ TEST(store_memory_limit_answers_busy_while_a_flush_cannot_finish)
     struct config cfg = test_config(dir);
     char err[512];
     config_set(&cfg, "max-logs-in-mem", "100", err, sizeof(err));
+    config_set(&cfg, "store.push-wait", "50ms", err, sizeof(err));
     struct store *s;
     ASSERT_EQ_INT(store_open(&cfg, &s, err, sizeof(err)), 0);
     struct fsio_fault f = {.ops = FSIO_RENAME, .err = EIO};

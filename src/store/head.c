@@ -928,7 +928,6 @@ void head_drop(struct tier *tier, struct handover *ho)
 {
     struct head *h = H(tier);
     struct hgen *g = (struct hgen *)ho;
-    int64_t now = clock_mono_ns();
     pthread_rwlock_wrlock(&h->lock);
     for (uint32_t i = 0; i < g->n; i++) {
         struct hstream *s = g->streams[i];
@@ -939,13 +938,30 @@ void head_drop(struct tier *tier, struct handover *ho)
         }
         pthread_mutex_unlock(&s->mu);
     }
-    /* Forget streams that have been idle for long (their state no longer matters). */
+    pthread_rwlock_unlock(&h->lock);
+    pthread_mutex_lock(&h->gen_mu);
+    if (h->frozen == g)
+        h->frozen = NULL;
+    pthread_mutex_unlock(&h->gen_mu);
+    free(g->streams);
+    free(g->chunks);
+    free(g);
+}
+
+void head_gc(struct tier *tier)
+{
+    struct head *h = H(tier);
+    int64_t now = clock_mono_ns();
+    pthread_rwlock_wrlock(&h->lock);
     for (struct htenant *t = h->tenants; t; t = t->next)
         for (size_t bi = 0; bi < t->n_buckets; bi++) {
             struct hstream **pp = &t->buckets[bi];
             while (*pp) {
                 struct hstream *s = *pp;
-                if (!s->active && !s->frozen && now - s->last_append > STREAM_IDLE_NS) {
+                pthread_mutex_lock(&s->mu);
+                bool idle = !s->active && !s->frozen && now - s->last_append > STREAM_IDLE_NS;
+                pthread_mutex_unlock(&s->mu);
+                if (idle) {
                     *pp = s->next;
                     t->n_streams--;
                     h->n_streams--;
@@ -956,13 +972,6 @@ void head_drop(struct tier *tier, struct handover *ho)
             }
         }
     pthread_rwlock_unlock(&h->lock);
-    pthread_mutex_lock(&h->gen_mu);
-    if (h->frozen == g)
-        h->frozen = NULL;
-    pthread_mutex_unlock(&h->gen_mu);
-    free(g->streams);
-    free(g->chunks);
-    free(g);
 }
 
 static void head_close(struct tier *tier)

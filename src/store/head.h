@@ -26,8 +26,8 @@
  * under such races (never stricter than configured).
  *
  * Threads: head_check, head_append and queries may run concurrently; the
- * store calls head_cut only when no head_append is running (its cut lock),
- * and head_drop under its hand-over lock.
+ * store calls head_cut and head_gc only when no head_check or head_append is
+ * running (its cut lock), and head_drop under its hand-over lock.
  */
 #ifndef STRATA_HEAD_H
 #define STRATA_HEAD_H
@@ -76,5 +76,12 @@ void head_usage(struct tier *t, struct head_usage *out);
 int head_cut(struct tier *t, uint64_t seq, struct handover **out);
 /* Forget the frozen generation h (queries still reading it keep it alive until they close). */
 void head_drop(struct tier *t, struct handover *h);
+/*
+ * Forget streams without data that have been idle for 3 hours (their
+ * window and duplicate state no longer matter). head_check and head_append
+ * hold stream pointers without the table lock: call this only while neither
+ * runs (the store does it under its cut lock).
+ */
+void head_gc(struct tier *t);
 
 #endif

@@ -278,6 +278,7 @@ static int cut(struct store *s)
     if (!u.entries)
         return 0;
     pthread_rwlock_wrlock(&s->cut_lock);
+    head_gc(s->head);
     uint64_t sealed;
     int rc = wal_rotate(s->wal, &sealed);
     struct handover *h = NULL;

@@ -56,6 +56,12 @@ def test_restart_keeps_everything(env):
     eq(_got(s, start, end), want, "head + parts")
     s.restart()
     eq(_got(s, start, end), want, "after a clean restart")
+    # The clean stop flushed the whole head (--flush-on-exit): nothing left to replay.
+    log = s.log_tail(400)
+    check("head flushed on exit" in log, "flush on exit logged")
+    replays = [line for line in log.splitlines() if "WAL replayed" in line]
+    check(replays and "WAL replayed: 0 records" in replays[-1], "no replay after a clean stop: %r"
+          % replays[-1:])
     eq(lines_of(query_all(s, '{app="api"}', start, end, tenant="b")), ["tenant b only"],
        "tenant b after restart")
     # More data, then SIGKILL: the WAL brings it back.

@@ -185,9 +185,8 @@ def test_deflate_and_legacy_push(env):
     r = s.post("/loki/api/v1/push", zlib.compress(body2.encode()),
                dict(JSON, **{"Content-Encoding": "deflate"}))
     eq(r.status, 204, "zlib deflate (%s)" % r.text)
-    # A minute before the others, to the nanosecond (a fixed date falls out of the store's
-    # out-of-order window an hour after the newest entry).
-    legacy_ts = (t // 10**9 - 60) * 10**9 + 123
+    # Half an hour back: inside the store's out-of-order window, with nanoseconds.
+    legacy_ts = (t // 10**9 - 1800) * 10**9 + 123
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(legacy_ts // 10**9)) + ".000000123Z"
     legacy = {"streams": [{"labels": '{app="defl"}',
                            "entries": [{"ts": stamp, "line": "legacy"}]}]}

@@ -89,6 +89,7 @@ struct http_server {
     pthread_mutex_t lock;
     pthread_cond_t idle;
     long in_flight;
+    bool closing; /* under lock: http_stop has begun, no request may reach the pool */
     struct metric_family *m_requests, *m_duration;
     struct metric *m_timed_out;
     /* connections, for the watchdog */
@@ -832,13 +833,21 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
                 !strncasecmp(ct, "application/x-www-form-urlencoded", 33))
                 parse_form(q, q->body.ptr ? q->body.ptr : "", q->body.len);
         }
+        pthread_mutex_lock(&s->lock);
+        if (s->closing) {
+            /* A request on a kept-alive connection while stopping: the pool may be gone. */
+            pthread_mutex_unlock(&s->lock);
+            http_set_header(&q->pub, "Connection", "close");
+            http_reply_text(&q->pub, 503, "server shutting down");
+            q->state = REQ_QUEUED;
+            return queue_reply(s, q);
+        }
         q->state = REQ_RUNNING;
         set_deadline(s, q->cs, 0); /* the handler may take its time */
-        pthread_mutex_lock(&s->lock);
         s->in_flight++;
-        pthread_mutex_unlock(&s->lock);
         MHD_suspend_connection(conn);
         pool_submit(s->workers, run_handler, q);
+        pthread_mutex_unlock(&s->lock);
         return MHD_YES;
     case REQ_RUNNING:
         /* Resumed early (should not happen): keep waiting. */
@@ -1072,6 +1081,7 @@ void http_stop(struct http_server *s, int64_t timeout_ns)
     MHD_socket fd = MHD_quiesce_daemon(s->mhd);
     int64_t deadline = clock_mono_ns() + timeout_ns;
     pthread_mutex_lock(&s->lock);
+    s->closing = true;
     while (s->in_flight > 0 && clock_mono_ns() < deadline) {
         pthread_mutex_unlock(&s->lock);
         usleep(10000);

@@ -54,8 +54,10 @@
  *
  * Retryable failures: the server cannot be reached, the connection broke,
  * timeouts, gRPC UNAVAILABLE, RESOURCE_EXHAUSTED, ABORTED, DEADLINE_EXCEEDED,
- * and HTTP 429, 500, 502, 503 and 504. Everything else (a malformed entry,
- * HTTP 400/413, authentication failures) is final for that batch.
+ * CANCELLED (a server shutting down cancels its calls), INTERNAL, and HTTP
+ * 429, 500, 502, 503 and 504. Everything else (a malformed entry, HTTP
+ * 400/413, authentication failures, a certificate that does not verify) is
+ * final for that batch.
  *
  * When the queue is full (queue_max_entries or queue_max_bytes, counting the
  * entries being sent), options.on_full decides:

@@ -579,7 +579,8 @@ static int cell(struct buf *o, struct slice s, size_t width, bool last)
 
 static int print_rows(struct doc *d, enum out_format fmt, bool backward, struct buf *o)
 {
-    qsort(d->rows.p, d->rows.n, sizeof(struct row), backward ? cmp_rows_bwd : cmp_rows_fwd);
+    if (d->rows.n > 1)
+        qsort(d->rows.p, d->rows.n, sizeof(struct row), backward ? cmp_rows_bwd : cmp_rows_fwd);
     int rc = 0;
     for (size_t i = 0; i < d->rows.n && !rc; i++) {
         const struct row *r = &AT(d->rows, struct row, i);
@@ -637,7 +638,8 @@ static int print_matrix_table(struct doc *d, struct buf *o)
     int64_t *times = xmallocarray(d->points.n ? d->points.n : 1, sizeof(*times));
     for (size_t i = 0; i < d->points.n; i++)
         times[i] = AT(d->points, struct point, i).t_ms;
-    qsort(times, d->points.n, sizeof(*times), cmp_i64);
+    if (d->points.n > 1)
+        qsort(times, d->points.n, sizeof(*times), cmp_i64);
     size_t nt = 0;
     for (size_t i = 0; i < d->points.n; i++)
         if (!nt || times[nt - 1] != times[i])

@@ -173,7 +173,7 @@ int client_deliver(struct strata_client *c, struct centry *const *v, size_t n, b
             goto too_large;
         if (grpc_conn_call(c->grpc, method, buf_slice(&body), &resp, r) == 0 &&
             !upload_response_success(buf_slice(&resp)))
-            send_result_fail(r, STRATA_EIO, false, "the server answered success=false");
+            send_result_fail(r, STRATA_EIO, false, "%s", ""); /* LogsGO's bare message */
     } else if (c->grpc) {
         if (encode_loki_proto(v, n, &body))
             goto too_large;

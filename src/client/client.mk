@@ -29,9 +29,9 @@ SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
 
 $(BUILD)/libstrata-server.a: $(CLIENT_OBJ)
 $(BUILD)/obj/src/client/%.o: override CFLAGS += $(CLIENT_CFLAGS)
-$(BUILD)/obj/tests/unit/test_client%.o: override CFLAGS += $(CLIENT_CFLAGS)
-$(BUILD)/obj/tests/fuzz/fuzz_ws%.o: override CFLAGS += $(CLIENT_CFLAGS)
-$(BUILD)/obj/tests/fuzz/fuzz_cli%.o: override CFLAGS += $(CLIENT_CFLAGS)
+CLIENT_TEST_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/unit/test_client*.c \
+                   tests/fuzz/fuzz_ws*.c tests/fuzz/fuzz_cli*.c))
+$(CLIENT_TEST_OBJ): override CFLAGS += $(CLIENT_CFLAGS)
 
 # ---- the library ----
 

@@ -150,7 +150,6 @@ static int code_rc(grpc_status_code c, bool *retryable)
     *retryable = false;
     switch (c) {
     case GRPC_STATUS_OK: return 0;
-    case GRPC_STATUS_CANCELLED: return STRATA_ECANCELED;
     case GRPC_STATUS_INVALID_ARGUMENT:
     case GRPC_STATUS_FAILED_PRECONDITION:
     case GRPC_STATUS_OUT_OF_RANGE: return STRATA_EINVAL;
@@ -160,6 +159,8 @@ static int code_rc(grpc_status_code c, bool *retryable)
     case GRPC_STATUS_UNAUTHENTICATED: return STRATA_EUNAUTH;
     case GRPC_STATUS_UNIMPLEMENTED: return STRATA_EUNSUPPORTED;
     case GRPC_STATUS_DATA_LOSS: return STRATA_ECORRUPT;
+    /* Cancelled by the server (it was shutting down): the call may not have been stored. */
+    case GRPC_STATUS_CANCELLED: *retryable = true; return STRATA_ECANCELED;
     case GRPC_STATUS_DEADLINE_EXCEEDED: *retryable = true; return STRATA_ETIMEOUT;
     case GRPC_STATUS_RESOURCE_EXHAUSTED: *retryable = true; return STRATA_EBUSY;
     case GRPC_STATUS_ABORTED:

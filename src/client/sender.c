@@ -139,7 +139,7 @@ static int deliver(struct sender *s, struct centry **batch, size_t n, char *msg,
         if (client_deliver(s->c, batch, n, false, &r) == 0)
             return 0;
         if (!r.retryable) {
-            snprintf(msg, cap, "failed to upload log(s): %s", r.msg);
+            snprintf(msg, cap, "failed to upload log(s)%s%s", r.msg[0] ? ": " : "", r.msg);
             return r.rc;
         }
         if (s->o->max_retries >= 0 && attempt >= s->o->max_retries) {

@@ -44,8 +44,9 @@ int grpc_conn_new(const char *target, const struct strata_options *o, struct grp
 /*
  * One unary call of method (e.g. "/logapi.LogIngestor/UploadLogs") with req
  * as the message; the reply message goes into resp. The gRPC status is
- * mapped to a STRATA_E* code; UNAVAILABLE, RESOURCE_EXHAUSTED, ABORTED and
- * DEADLINE_EXCEEDED are retryable. The message reads like Go's grpc errors:
+ * mapped to a STRATA_E* code; UNAVAILABLE, RESOURCE_EXHAUSTED, ABORTED,
+ * DEADLINE_EXCEEDED, CANCELLED (only a server cancels here, e.g. while it
+ * shuts down) and INTERNAL are retryable. The message reads like Go's grpc errors:
  * "rpc error: code = Unavailable desc = ...".
  */
 int grpc_conn_call(struct grpc_conn *g, const char *method, struct slice req, struct buf *resp,

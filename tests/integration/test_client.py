@@ -7,6 +7,8 @@ is) and with the server down, where each queue-full policy must do what include/
 says.
 """
 import os
+import re
+import socket
 import subprocess
 import time
 
@@ -195,10 +197,10 @@ def test_client_queue_full_policies(env):
     eq((first["ok"], first["failed"]), (80, 0), "drop-oldest: every upload accepted")
     eq((out["accepted"], out["dropped"], out["sent"]), (80, 30, 50), "drop-oldest: counters")
     eq(sum(e["n"] for e in out["on_error"] if e["rc"] == "EBUSY"), 30, "drop-oldest: reported")
-    # The batch being sent when the queue filled stays; the oldest waiting ones go.
+    # The oldest waiting ones go; a batch being sent when the queue filled (its first k
+    # logs, if the sender had taken one already) stays.
     k = next(i for i in range(80) if i not in seqs)
     eq(seqs, list(range(k)) + list(range(80 - 50 + k, 80)), "drop-oldest: the newest kept")
-    check(k >= 1, "the batch in flight was kept")
 
 
 # ---- TLS, bearer token and tenant, seen by real TLS peers (Python grpcio and ssl) ----
@@ -370,3 +372,110 @@ def test_client_http_tls_token_tenant(env):
     check("TLS" in out["error"] or "SSL" in out["error"] or "certificate" in out["error"],
           "the message says TLS: %r" % out["error"])
     eq(len(seen), n, "nothing got through")
+
+
+# ---- make install, pkg-config, a program outside the tree; the demo ----
+
+OUTSIDE = r"""
+/* A program outside the tree: only <strata.h> and pkg-config. It defines functions with
+   the names of Strata's internals, which libstrata must keep to itself. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <strata.h>
+
+void *xmalloc(size_t n) { return malloc(n); }
+int buf_init(int x) { return x + 1; }
+
+int main(int argc, char **argv)
+{
+    struct strata_client *c;
+    if (argc != 3 || strata_client_new(argv[1], NULL, &c) < 0)
+        return 2;
+    struct strata_label l = {"built", argv[2]};
+    struct strata_log log = {"outside", "info", "hello from outside", 0, &l, 1};
+    int rc = strata_upload_log(c, &log);
+    if (rc < 0)
+        fprintf(stderr, "%s: %s\n", strata_strerror(rc), strata_last_error());
+    free(xmalloc(buf_init(15)));
+    printf("libstrata %s\n", strata_client_version());
+    return strata_client_close(c) < 0 || rc < 0;
+}
+"""
+
+
+def test_client_make_install_and_pkg_config(env):
+    s = env.server()
+    prefix = env.tmpdir("prefix")
+    make_install(env, prefix)
+    files = ["bin/strata", "lib/libstrata.so.0.1.0", "lib/libstrata.so.0", "lib/libstrata.so",
+             "lib/libstrata.a", "include/strata.h", "include/strata_err.h",
+             "lib/pkgconfig/strata.pc", "lib/systemd/system/strata.service"]
+    for f in files:
+        check(os.path.exists(os.path.join(prefix, f)), "installed %s" % f)
+    eq(os.readlink(os.path.join(prefix, "lib/libstrata.so")), "libstrata.so.0", "dev symlink")
+    with open(os.path.join(prefix, "lib/systemd/system/strata.service")) as f:
+        check("ExecStart=%s/bin/strata " % prefix in f.read(), "the unit runs the installed binary")
+    check("-I%s/include" % prefix in pkg_config(prefix, "--cflags"), "pkg-config --cflags")
+    eq(pkg_config(prefix, "--libs"), ["-L%s/lib" % prefix, "-lstrata"], "pkg-config --libs")
+    eq(pkg_config(prefix, "--modversion"), ["0.1.0"], "version")
+
+    d = env.tmpdir("outside")
+    src = os.path.join(d, "outside.c")
+    with open(src, "w") as f:
+        f.write(OUTSIDE)
+    cc = ["cc", "-std=c11", "-Wall", "-Werror"] + sanitizer_cflags(env)
+    dyn = os.path.join(d, "outside-shared")
+    subprocess.run(cc + [src, "-o", dyn] + pkg_config(prefix, "--cflags", "--libs"), check=True,
+                   timeout=300)
+    run_env = dict(os.environ, LD_LIBRARY_PATH=os.path.join(prefix, "lib"))
+    p = subprocess.run([dyn, grpc_addr(s), "shared"], capture_output=True, env=run_env,
+                       timeout=60)
+    eq((p.returncode, p.stdout), (0, b"libstrata 0.1.0\n"), "shared: %s" % p.stderr[-2000:])
+    ldd = subprocess.run(["ldd", dyn], capture_output=True, env=run_env, timeout=60).stdout
+    check(("%s/lib/libstrata.so.0" % prefix).encode() in ldd, "linked to the installed .so")
+
+    # Static libstrata, shared system libraries: the archive, then what strata.pc requires
+    # (Requires.private) linked as usual. (`pkg-config --static` would ask for static
+    # builds of libcurl's own dependencies, which Debian does not all ship.)
+    reqs = [r.split()[0] for r in pkg_config(prefix, "--print-requires-private")
+            if r[0].isalpha()]
+    eq(sorted(reqs), ["grpc", "libcurl", "libxxhash", "snappy"], "Requires.private")
+    dep_libs = subprocess.run(["pkg-config", "--libs"] + reqs, capture_output=True, check=True,
+                              timeout=60).stdout.decode().split() + ["-lm", "-lpthread"]
+    sta = os.path.join(d, "outside-static")
+    subprocess.run(cc + [src, "-o", sta] + pkg_config(prefix, "--cflags") +
+                   [os.path.join(prefix, "lib/libstrata.a")] + dep_libs, check=True,
+                   timeout=300)
+    p = subprocess.run([sta, grpc_addr(s), "static"], capture_output=True, timeout=60)
+    eq((p.returncode, p.stdout), (0, b"libstrata 0.1.0\n"), "static: %s" % p.stderr[-2000:])
+    ldd = subprocess.run(["ldd", sta], capture_output=True, timeout=60).stdout
+    check(b"libstrata" not in ldd, "no libstrata.so in the static program")
+
+    got = read_back(s, '{service="outside"}', time.time_ns() - HOUR, time.time_ns() + HOUR)
+    eq(sorted(g[2]["built"] for g in got), ["shared", "static"], "both programs uploaded")
+
+    # DESTDIR: files under it, paths inside them without it.
+    dest = env.tmpdir("destdir")
+    make_install(env, "/opt/strata", destdir=dest)
+    check(os.path.exists(os.path.join(dest, "opt/strata/lib/libstrata.a")), "DESTDIR layout")
+    with open(os.path.join(dest, "opt/strata/lib/pkgconfig/strata.pc")) as f:
+        check("prefix=/opt/strata\n" in f.read(), "strata.pc's prefix ignores DESTDIR")
+
+
+def test_client_demo(env):
+    http_port, grpc_port = free_port(), free_port()
+    e = dict(os.environ, DEMO_WAIT="0", DEMO_HTTP_PORT=str(http_port),
+             DEMO_GRPC_PORT=str(grpc_port), DEMO_INTERVAL="0", DEMO_ROUNDS="2")
+    p = subprocess.run([os.path.join(env.repo, "examples", "demo"), env.build_dir],
+                       capture_output=True, env=e, timeout=300)
+    out = p.stdout.decode()
+    eq(p.returncode, 0, "demo's exit code:\n%s\n%s" % (out, p.stderr.decode()))
+    check("14 logs uploaded, 0 failures" in out, "the example app's uploads:\n%s" % out)
+    check("Dashboard: http://127.0.0.1:%d/\n" % http_port in out, "the dashboard's URL")
+    for service, level, message in (("ap-south1", "error", "Database unavailable"),
+                                    ("us-west1", "warn", "Cache miss")):
+        check(re.search(r'level="%s", service="%s".*\} %s\n' % (level, service, message), out),
+              "%s/%s/%s in the query's output:\n%s" % (service, level, message, out))
+    # The demo stopped its server.
+    with socket.socket() as so:
+        check(so.connect_ex(("127.0.0.1", http_port)) != 0, "the demo's server is gone")

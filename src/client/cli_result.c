@@ -101,47 +101,77 @@ static int read_str(struct doc *d, struct slice *out, const char *what)
     return json_read_string(&d->r, &d->a, out) ? bad(d, "%s", what) : 0;
 }
 
+/* Every array and object is read through these two: elem/member read one item. */
+typedef int (*elem_fn)(struct doc *d, void *ctx);
+typedef int (*member_fn)(struct doc *d, void *ctx, struct slice key);
+
+/* An array (null counts as empty when allow_null), elem called for each element. */
+static int read_array(struct doc *d, bool allow_null, const char *what, elem_fn elem, void *ctx)
+{
+    if (allow_null && json_peek(&d->r) == JSON_NULL)
+        return json_read_null(&d->r) ? bad(d, "%s", what) : 0;
+    if (json_enter_array(&d->r))
+        return bad(d, "%s is not an array", what);
+    int rc;
+    while ((rc = json_next_elem(&d->r)) > 0)
+        if (elem(d, ctx))
+            return STRATA_EPARSE;
+    return rc < 0 ? bad(d, "%s", what) : 0;
+}
+
+/* An object, member called for each key (it reads or skips the value). */
+static int read_object(struct doc *d, const char *what, member_fn member, void *ctx)
+{
+    if (json_enter_object(&d->r))
+        return bad(d, "%s is not an object", what);
+    struct slice k;
+    int rc;
+    while ((rc = json_next_key(&d->r, &d->a, &k)) > 0)
+        if (member(d, ctx, k))
+            return STRATA_EPARSE;
+    return rc < 0 ? bad(d, "%s", what) : 0;
+}
+
+static int skip(struct doc *d, const char *what)
+{
+    return json_skip(&d->r) ? bad(d, "%s", what) : 0;
+}
+
+static int label_member(struct doc *d, void *ctx, struct slice key)
+{
+    struct label *l = vec_push(ctx);
+    l->name = key;
+    return read_str(d, &l->value, "a label's value");
+}
+
 /* A JSON object of string values (null allowed when allow_null) as a sorted label set. */
 static int read_labels(struct doc *d, bool allow_null, struct stream *s, const char *what)
 {
     memset(s, 0, sizeof(*s));
-    if (allow_null && json_peek(&d->r) == JSON_NULL) {
-        json_read_null(&d->r);
-    } else {
-        if (json_enter_object(&d->r))
-            return bad(d, "%s is not an object", what);
-        struct vec v = VEC(struct label);
-        struct slice k;
-        int rc;
-        while ((rc = json_next_key(&d->r, &d->a, &k)) > 0) {
-            struct label *l = vec_push(&v);
-            l->name = k;
-            if (read_str(d, &l->value, what)) {
-                free(v.p);
-                return STRATA_EPARSE;
-            }
-        }
-        if (rc < 0) {
-            free(v.p);
-            return bad(d, "%s", what);
-        }
+    struct vec v = VEC(struct label);
+    int rc = 0;
+    if (!allow_null || json_peek(&d->r) != JSON_NULL)
+        rc = read_object(d, what, label_member, &v);
+    else if (json_read_null(&d->r))
+        rc = bad(d, "%s", what);
+    if (!rc) {
         s->n = (uint32_t)v.n;
         s->labels = arena_alloc(&d->a, (v.n ? v.n : 1) * sizeof(struct label));
         if (v.n)
             memcpy(s->labels, v.p, v.n * sizeof(struct label));
-        free(v.p);
         labels_sort(s->labels, s->n);
+        struct buf b;
+        buf_init(&b, BUF_UNLIMITED);
+        rc = labels_format(&b, s->labels, s->n);
+        s->fmt = arena_slice_dup(&d->a, buf_slice(&b));
+        buf_release(&b);
     }
-    struct buf b;
-    buf_init(&b, BUF_UNLIMITED);
-    int rc = labels_format(&b, s->labels, s->n);
-    s->fmt = arena_slice_dup(&d->a, buf_slice(&b));
-    buf_release(&b);
+    free(v.p);
     return rc;
 }
 
-/* [<ns string>, <line string>, {optional metadata}] */
-static int read_entry(struct doc *d, size_t stream)
+/* [<ns string>, <line string>, {optional metadata}] of stream *(size_t *)ctx */
+static int entry_elem(struct doc *d, void *ctx)
 {
     if (json_enter_array(&d->r) || json_next_elem(&d->r) != 1)
         return bad(d, "an entry is not [time, line]");
@@ -152,58 +182,43 @@ static int read_entry(struct doc *d, size_t stream)
     if (json_next_elem(&d->r) != 1 || read_str(d, &line, "an entry's line"))
         return bad(d, "an entry has no line");
     row->line = line;
-    row->stream = stream;
+    row->stream = *(size_t *)ctx;
     row->seq = d->rows.n;
     int rc = json_next_elem(&d->r);
-    if (rc == 1) { /* structured metadata and parsed labels (categorize-labels): not shown */
-        if (json_skip(&d->r) || json_next_elem(&d->r) != 0)
-            return bad(d, "an entry has more than three elements");
-    } else if (rc < 0) {
-        return bad(d, "an entry");
-    }
-    return 0;
+    if (rc == 1) /* structured metadata and parsed labels (categorize-labels): not shown */
+        rc = json_skip(&d->r) || json_next_elem(&d->r) != 0 ? -1 : 0;
+    return rc ? bad(d, "an entry is not [time, line, {metadata}]") : 0;
 }
 
-/* [{"stream":{...},"values":[[...],...]},...] */
-static int read_streams(struct doc *d)
+struct stream_ctx {
+    size_t si;
+    bool have_labels;
+};
+
+static int stream_member(struct doc *d, void *ctx, struct slice key)
 {
-    if (json_enter_array(&d->r))
-        return bad(d, "streams is not an array");
-    int rc;
-    while ((rc = json_next_elem(&d->r)) > 0) {
-        if (json_enter_object(&d->r))
-            return bad(d, "a stream is not an object");
-        size_t si = d->streams.n;
-        vec_push(&d->streams);
-        bool have_labels = false;
-        struct slice k;
-        while ((rc = json_next_key(&d->r, &d->a, &k)) > 0) {
-            if (slice_eq_str(k, "stream")) {
-                struct stream tmp;
-                if (read_labels(d, false, &tmp, "a stream's labels"))
-                    return STRATA_EPARSE;
-                AT(d->streams, struct stream, si) = tmp;
-                have_labels = true;
-            } else if (slice_eq_str(k, "values")) {
-                if (json_peek(&d->r) == JSON_NULL) {
-                    json_read_null(&d->r);
-                    continue;
-                }
-                if (json_enter_array(&d->r))
-                    return bad(d, "a stream's values are not an array");
-                while ((rc = json_next_elem(&d->r)) > 0)
-                    if (read_entry(d, si))
-                        return STRATA_EPARSE;
-                if (rc < 0)
-                    return bad(d, "a stream's values");
-            } else if (json_skip(&d->r)) {
-                return bad(d, "a stream");
-            }
-        }
-        if (rc < 0 || !have_labels)
-            return bad(d, "a stream without labels");
+    struct stream_ctx *c = ctx;
+    if (slice_eq_str(key, "stream")) {
+        c->have_labels = true;
+        struct stream tmp;
+        if (read_labels(d, false, &tmp, "a stream's labels"))
+            return STRATA_EPARSE;
+        AT(d->streams, struct stream, c->si) = tmp;
+        return 0;
     }
-    return rc < 0 ? bad(d, "streams") : 0;
+    if (slice_eq_str(key, "values"))
+        return read_array(d, true, "a stream's values", entry_elem, &c->si);
+    return skip(d, "a stream");
+}
+
+static int stream_elem(struct doc *d, void *ctx)
+{
+    (void)ctx;
+    struct stream_ctx c = {d->streams.n, false};
+    vec_push(&d->streams);
+    if (read_object(d, "a stream", stream_member, &c))
+        return STRATA_EPARSE;
+    return c.have_labels ? 0 : bad(d, "a stream without labels");
 }
 
 /* [<seconds number>, "<value>"] */
@@ -224,180 +239,145 @@ static int read_sample(struct doc *d, struct point *p)
     return 0;
 }
 
-/* Matrix ("values") and vector ("value") series: [{"metric":{...},"values":[...]}] */
-static int read_samples(struct doc *d, bool matrix)
+static int sample_elem(struct doc *d, void *ctx)
 {
-    if (json_enter_array(&d->r))
-        return bad(d, "the result is not an array");
-    int rc;
-    while ((rc = json_next_elem(&d->r)) > 0) {
-        if (json_enter_object(&d->r))
-            return bad(d, "a series is not an object");
-        size_t si = d->series.n;
-        vec_push(&d->series);
-        AT(d->series, struct series, si).first = d->points.n;
-        struct slice k;
-        while ((rc = json_next_key(&d->r, &d->a, &k)) > 0) {
-            if (slice_eq_str(k, "metric")) {
-                struct stream tmp;
-                if (read_labels(d, true, &tmp, "a series' labels"))
-                    return STRATA_EPARSE;
-                AT(d->series, struct series, si).s = tmp;
-            } else if (matrix && slice_eq_str(k, "values")) {
-                if (json_enter_array(&d->r))
-                    return bad(d, "a series' values are not an array");
-                while ((rc = json_next_elem(&d->r)) > 0) {
-                    struct point p;
-                    if (read_sample(d, &p))
-                        return STRATA_EPARSE;
-                    *(struct point *)vec_push(&d->points) = p;
-                }
-                if (rc < 0)
-                    return bad(d, "a series' values");
-            } else if (!matrix && slice_eq_str(k, "value")) {
-                struct point p;
-                if (read_sample(d, &p))
-                    return STRATA_EPARSE;
-                *(struct point *)vec_push(&d->points) = p;
-            } else if (json_skip(&d->r)) {
-                return bad(d, "a series");
-            }
-        }
-        if (rc < 0)
-            return bad(d, "a series");
-        struct series *s = &AT(d->series, struct series, si);
-        s->n_points = d->points.n - s->first;
-        if (!s->s.fmt.ptr)
-            s->s.fmt = SLICE_LIT("{}");
-    }
-    return rc < 0 ? bad(d, "the result") : 0;
+    (void)ctx;
+    struct point p;
+    if (read_sample(d, &p))
+        return STRATA_EPARSE;
+    *(struct point *)vec_push(&d->points) = p;
+    return 0;
 }
 
-/* LogsGO: [{"Service","Level","Message","Labels":{...}|null,"Points":[{"Timestamp","Count"}]}] */
-static int read_logsgo(struct doc *d)
+/* A series being read: its index and what its points are called. */
+struct series_ctx {
+    size_t si;
+    bool matrix;
+};
+
+static struct series *series_at(struct doc *d, size_t si)
 {
-    if (json_enter_array(&d->r))
-        return bad(d, "the result is not an array");
-    int rc;
-    while ((rc = json_next_elem(&d->r)) > 0) {
-        if (json_enter_object(&d->r))
-            return bad(d, "a series is not an object");
-        size_t si = d->series.n;
-        vec_push(&d->series);
-        AT(d->series, struct series, si).first = d->points.n;
-        AT(d->series, struct series, si).s.fmt = SLICE_LIT("{}");
-        struct slice k;
-        while ((rc = json_next_key(&d->r, &d->a, &k)) > 0) {
-            struct series *s = &AT(d->series, struct series, si);
-            if (slice_eq_str(k, "Service")) {
-                if (read_str(d, &s->service, "Service"))
-                    return STRATA_EPARSE;
-            } else if (slice_eq_str(k, "Level")) {
-                if (read_str(d, &s->level, "Level"))
-                    return STRATA_EPARSE;
-            } else if (slice_eq_str(k, "Message")) {
-                if (read_str(d, &s->message, "Message"))
-                    return STRATA_EPARSE;
-            } else if (slice_eq_str(k, "Labels")) {
-                struct stream tmp;
-                if (read_labels(d, true, &tmp, "Labels"))
-                    return STRATA_EPARSE;
-                AT(d->series, struct series, si).s = tmp;
-            } else if (slice_eq_str(k, "Points")) {
-                if (json_peek(&d->r) == JSON_NULL) {
-                    json_read_null(&d->r);
-                    continue;
-                }
-                if (json_enter_array(&d->r))
-                    return bad(d, "Points is not an array");
-                while ((rc = json_next_elem(&d->r)) > 0) {
-                    struct point p = {{"0", 1}, 0, {"0", 1}};
-                    if (json_enter_object(&d->r))
-                        return bad(d, "a point is not an object");
-                    struct slice pk;
-                    while ((rc = json_next_key(&d->r, &d->a, &pk)) > 0) {
-                        int64_t v;
-                        struct slice raw;
-                        if ((!slice_eq_str(pk, "Timestamp") && !slice_eq_str(pk, "Count"))) {
-                            if (json_skip(&d->r))
-                                return bad(d, "a point");
-                            continue;
-                        }
-                        if (json_read_number_raw(&d->r, &raw) || clock_parse_int64(raw, &v))
-                            return bad(d, "a point's %.*s is not an integer", (int)pk.len, pk.ptr);
-                        if (slice_eq_str(pk, "Timestamp")) {
-                            if (v > INT64_MAX / 1000 || v < INT64_MIN / 1000)
-                                return bad(d, "a point's Timestamp is out of range");
-                            p.t_raw = raw;
-                            p.t_ms = v * 1000;
-                        } else {
-                            p.value = raw;
-                        }
-                    }
-                    if (rc < 0)
-                        return bad(d, "a point");
-                    *(struct point *)vec_push(&d->points) = p;
-                }
-                if (rc < 0)
-                    return bad(d, "Points");
-            } else if (json_skip(&d->r)) {
-                return bad(d, "a series");
-            }
-        }
-        if (rc < 0)
-            return bad(d, "a series");
-        struct series *s = &AT(d->series, struct series, si);
-        s->n_points = d->points.n - s->first;
-    }
-    return rc < 0 ? bad(d, "the result") : 0;
+    return &AT(d->series, struct series, si);
 }
 
-/* /labels and /label/<n>/values data: ["a","b"] (null: none). */
-static int read_names(struct doc *d)
+/* Matrix ("values") and vector ("value") series: {"metric":{...},"values":[...]} */
+static int sample_series_member(struct doc *d, void *ctx, struct slice key)
 {
-    if (json_peek(&d->r) == JSON_NULL)
-        return json_read_null(&d->r) ? bad(d, "data") : 0;
-    if (json_enter_array(&d->r))
-        return bad(d, "data is not an array");
-    int rc;
-    while ((rc = json_next_elem(&d->r)) > 0)
-        if (read_str(d, vec_push(&d->strings), "a name"))
-            return STRATA_EPARSE;
-    return rc < 0 ? bad(d, "data") : 0;
-}
-
-/* /series data: [{...},...] */
-static int read_label_sets(struct doc *d)
-{
-    if (json_peek(&d->r) == JSON_NULL)
-        return json_read_null(&d->r) ? bad(d, "data") : 0;
-    if (json_enter_array(&d->r))
-        return bad(d, "data is not an array");
-    int rc;
-    while ((rc = json_next_elem(&d->r)) > 0) {
+    struct series_ctx *c = ctx;
+    if (slice_eq_str(key, "metric")) {
         struct stream tmp;
-        if (read_labels(d, false, &tmp, "a label set"))
+        if (read_labels(d, true, &tmp, "a series' labels"))
             return STRATA_EPARSE;
-        ((struct series *)vec_push(&d->series))->s = tmp;
+        series_at(d, c->si)->s = tmp;
+        return 0;
     }
-    return rc < 0 ? bad(d, "data") : 0;
+    if (c->matrix && slice_eq_str(key, "values"))
+        return read_array(d, false, "a series' values", sample_elem, NULL);
+    if (!c->matrix && slice_eq_str(key, "value"))
+        return sample_elem(d, NULL);
+    return skip(d, "a series");
+}
+
+static int point_member(struct doc *d, void *ctx, struct slice key)
+{
+    struct point *p = ctx;
+    if (!slice_eq_str(key, "Timestamp") && !slice_eq_str(key, "Count"))
+        return skip(d, "a point");
+    int64_t v;
+    struct slice raw;
+    if (json_read_number_raw(&d->r, &raw) || clock_parse_int64(raw, &v))
+        return bad(d, "a point's %.*s is not an integer", (int)key.len, key.ptr);
+    if (slice_eq_str(key, "Count")) {
+        p->value = raw;
+    } else if (v > INT64_MAX / 1000 || v < INT64_MIN / 1000) {
+        return bad(d, "a point's Timestamp is out of range");
+    } else {
+        p->t_raw = raw;
+        p->t_ms = v * 1000;
+    }
+    return 0;
+}
+
+static int point_elem(struct doc *d, void *ctx)
+{
+    (void)ctx;
+    struct point p = {{"0", 1}, 0, {"0", 1}};
+    if (read_object(d, "a point", point_member, &p))
+        return STRATA_EPARSE;
+    *(struct point *)vec_push(&d->points) = p;
+    return 0;
+}
+
+/* LogsGO: {"Service","Level","Message","Labels":{...}|null,"Points":[{"Timestamp","Count"}]} */
+static int logsgo_member(struct doc *d, void *ctx, struct slice key)
+{
+    size_t si = ((struct series_ctx *)ctx)->si;
+    if (slice_eq_str(key, "Service"))
+        return read_str(d, &series_at(d, si)->service, "Service");
+    if (slice_eq_str(key, "Level"))
+        return read_str(d, &series_at(d, si)->level, "Level");
+    if (slice_eq_str(key, "Message"))
+        return read_str(d, &series_at(d, si)->message, "Message");
+    if (slice_eq_str(key, "Labels")) {
+        struct stream tmp;
+        if (read_labels(d, true, &tmp, "Labels"))
+            return STRATA_EPARSE;
+        series_at(d, si)->s = tmp;
+        return 0;
+    }
+    if (slice_eq_str(key, "Points"))
+        return read_array(d, true, "Points", point_elem, NULL);
+    return skip(d, "a series");
+}
+
+/* What a series of a result looks like: the reader of its members, and matrix or not. */
+struct series_kind {
+    member_fn member;
+    bool matrix;
+};
+static const struct series_kind matrix_series = {sample_series_member, true};
+static const struct series_kind vector_series = {sample_series_member, false};
+static const struct series_kind logsgo_series = {logsgo_member, false};
+
+static int series_elem(struct doc *d, void *ctx)
+{
+    const struct series_kind *k = ctx;
+    struct series_ctx c = {d->series.n, k->matrix};
+    vec_push(&d->series);
+    series_at(d, c.si)->first = d->points.n;
+    series_at(d, c.si)->s.fmt = SLICE_LIT("{}");
+    if (read_object(d, "a series", k->member, &c))
+        return STRATA_EPARSE;
+    series_at(d, c.si)->n_points = d->points.n - series_at(d, c.si)->first;
+    return 0;
+}
+
+static int name_elem(struct doc *d, void *ctx)
+{
+    (void)ctx;
+    return read_str(d, vec_push(&d->strings), "a name");
+}
+
+static int label_set_elem(struct doc *d, void *ctx)
+{
+    (void)ctx;
+    struct stream tmp;
+    if (read_labels(d, false, &tmp, "a label set"))
+        return STRATA_EPARSE;
+    ((struct series *)vec_push(&d->series))->s = tmp;
+    return 0;
 }
 
 /* /index/stats: {"streams":N,...}, kept in order as name/number pairs in d->strings. */
-static int read_stats(struct doc *d)
+static int stats_member(struct doc *d, void *ctx, struct slice key)
 {
-    if (json_enter_object(&d->r))
-        return bad(d, "the answer is not an object");
-    struct slice k;
-    int rc;
-    while ((rc = json_next_key(&d->r, &d->a, &k)) > 0) {
-        struct slice v;
-        if (json_peek(&d->r) != JSON_NUMBER || json_read_number_raw(&d->r, &v))
-            return bad(d, "\"%.*s\" is not a number", (int)k.len, k.ptr);
-        *(struct slice *)vec_push(&d->strings) = k;
-        *(struct slice *)vec_push(&d->strings) = v;
-    }
-    return rc < 0 ? bad(d, "the answer") : 0;
+    (void)ctx;
+    struct slice v;
+    if (json_peek(&d->r) != JSON_NUMBER || json_read_number_raw(&d->r, &v))
+        return bad(d, "\"%.*s\" is not a number", (int)key.len, key.ptr);
+    *(struct slice *)vec_push(&d->strings) = key;
+    *(struct slice *)vec_push(&d->strings) = v;
+    return 0;
 }
 
 enum rtype { RT_NONE, RT_STREAMS, RT_MATRIX, RT_VECTOR, RT_SCALAR };
@@ -405,130 +385,113 @@ enum rtype { RT_NONE, RT_STREAMS, RT_MATRIX, RT_VECTOR, RT_SCALAR };
 static int read_result(struct doc *d, enum rtype t)
 {
     switch (t) {
-    case RT_STREAMS: return read_streams(d);
-    case RT_MATRIX: return read_samples(d, true);
-    case RT_VECTOR: return read_samples(d, false);
-    case RT_SCALAR: {
-        struct point p;
-        if (read_sample(d, &p))
-            return STRATA_EPARSE;
+    case RT_STREAMS: return read_array(d, false, "the result", stream_elem, NULL);
+    case RT_MATRIX: return read_array(d, false, "the result", series_elem, (void *)&matrix_series);
+    case RT_VECTOR: return read_array(d, false, "the result", series_elem, (void *)&vector_series);
+    case RT_SCALAR:
         vec_push(&d->series);
-        AT(d->series, struct series, 0).s.fmt = SLICE_LIT("{}");
-        AT(d->series, struct series, 0).n_points = 1;
-        *(struct point *)vec_push(&d->points) = p;
-        return 0;
-    }
+        series_at(d, 0)->s.fmt = SLICE_LIT("{}");
+        series_at(d, 0)->n_points = 1;
+        return sample_elem(d, NULL);
     default: return bad(d, "no resultType before the result");
     }
 }
 
-/* The Loki envelope: {"status":"success","data":...}; for RES_QUERY data is
- * {"resultType","result"}. */
+/* The envelope's data for a query: {"resultType":"...","result":...}, in either order. */
+struct data_ctx {
+    enum rtype type;
+    bool pending;
+    struct json_reader later; /* the result, when it came before its type */
+};
+
+static int data_member(struct doc *d, void *ctx, struct slice key)
+{
+    struct data_ctx *c = ctx;
+    if (slice_eq_str(key, "resultType")) {
+        struct slice t;
+        if (read_str(d, &t, "resultType"))
+            return STRATA_EPARSE;
+        c->type = slice_eq_str(t, "streams")  ? RT_STREAMS
+                  : slice_eq_str(t, "matrix") ? RT_MATRIX
+                  : slice_eq_str(t, "vector") ? RT_VECTOR
+                  : slice_eq_str(t, "scalar") ? RT_SCALAR
+                                              : RT_NONE;
+        return c->type == RT_NONE
+                   ? bad(d, "unknown resultType \"%.*s\"", (int)(t.len > 40 ? 40 : t.len), t.ptr)
+                   : 0;
+    }
+    if (!slice_eq_str(key, "result"))
+        return skip(d, "data");
+    if (c->type != RT_NONE)
+        return read_result(d, c->type);
+    c->later = d->r;
+    c->pending = true;
+    return skip(d, "result");
+}
+
+struct envelope_ctx {
+    enum result_kind kind;
+    struct data_ctx data;
+    bool have_data;
+};
+
+/* The Loki envelope: {"status":"success","data":...}. */
+static int envelope_member(struct doc *d, void *ctx, struct slice key)
+{
+    struct envelope_ctx *c = ctx;
+    if (slice_eq_str(key, "status")) {
+        struct slice st;
+        if (read_str(d, &st, "status"))
+            return STRATA_EPARSE;
+        return slice_eq_str(st, "success")
+                   ? 0
+                   : bad(d, "status \"%.*s\"", (int)(st.len > 40 ? 40 : st.len), st.ptr);
+    }
+    if (!slice_eq_str(key, "data"))
+        return skip(d, "the answer");
+    c->have_data = true;
+    if (c->kind == RES_LABELS)
+        return read_array(d, true, "data", name_elem, NULL);
+    if (c->kind == RES_SERIES)
+        return read_array(d, true, "data", label_set_elem, NULL);
+    if (read_object(d, "data", data_member, &c->data))
+        return STRATA_EPARSE;
+    if (c->data.pending) {
+        struct json_reader resume = d->r;
+        d->r = c->data.later;
+        int rc = read_result(d, c->data.type);
+        d->r = resume;
+        if (rc)
+            return STRATA_EPARSE;
+    }
+    return c->data.type == RT_NONE ? bad(d, "no result") : 0;
+}
+
 static int read_envelope(struct doc *d, enum result_kind kind, enum rtype *type)
 {
-    if (json_enter_object(&d->r))
-        return bad(d, "the answer is not an object");
-    struct slice k;
-    int rc;
-    bool have_data = false;
-    while ((rc = json_next_key(&d->r, &d->a, &k)) > 0) {
-        if (slice_eq_str(k, "status")) {
-            struct slice st;
-            if (read_str(d, &st, "status"))
-                return STRATA_EPARSE;
-            if (!slice_eq_str(st, "success"))
-                return bad(d, "status \"%.*s\"", (int)(st.len > 40 ? 40 : st.len), st.ptr);
-        } else if (slice_eq_str(k, "data")) {
-            have_data = true;
-            if (kind == RES_LABELS) {
-                if (read_names(d))
-                    return STRATA_EPARSE;
-                continue;
-            }
-            if (kind == RES_SERIES) {
-                if (read_label_sets(d))
-                    return STRATA_EPARSE;
-                continue;
-            }
-            if (json_enter_object(&d->r))
-                return bad(d, "data is not an object");
-            struct json_reader later; /* the result, when it comes before its type */
-            bool pending = false;
-            struct slice dk;
-            while ((rc = json_next_key(&d->r, &d->a, &dk)) > 0) {
-                if (slice_eq_str(dk, "resultType")) {
-                    struct slice t;
-                    if (read_str(d, &t, "resultType"))
-                        return STRATA_EPARSE;
-                    *type = slice_eq_str(t, "streams")  ? RT_STREAMS
-                            : slice_eq_str(t, "matrix") ? RT_MATRIX
-                            : slice_eq_str(t, "vector") ? RT_VECTOR
-                            : slice_eq_str(t, "scalar") ? RT_SCALAR
-                                                        : RT_NONE;
-                    if (*type == RT_NONE)
-                        return bad(d, "unknown resultType \"%.*s\"", (int)(t.len > 40 ? 40 : t.len),
-                                   t.ptr);
-                } else if (slice_eq_str(dk, "result")) {
-                    if (*type == RT_NONE) {
-                        later = d->r;
-                        pending = true;
-                        if (json_skip(&d->r))
-                            return bad(d, "result");
-                    } else if (read_result(d, *type)) {
-                        return STRATA_EPARSE;
-                    }
-                } else if (json_skip(&d->r)) {
-                    return bad(d, "data");
-                }
-            }
-            if (rc < 0)
-                return bad(d, "data");
-            if (pending) {
-                struct json_reader resume = d->r;
-                d->r = later;
-                rc = read_result(d, *type);
-                d->r = resume;
-                if (rc)
-                    return STRATA_EPARSE;
-            }
-            if (*type == RT_NONE)
-                return bad(d, "no result");
-        } else if (json_skip(&d->r)) {
-            return bad(d, "the answer");
-        }
-    }
-    if (rc < 0)
-        return bad(d, "the answer");
-    return have_data ? 0 : bad(d, "no data");
+    struct envelope_ctx c = {kind, {RT_NONE, false, d->r}, false};
+    if (read_object(d, "the answer", envelope_member, &c))
+        return STRATA_EPARSE;
+    *type = c.data.type;
+    return c.have_data ? 0 : bad(d, "no data");
+}
+
+static int dropped_elem(struct doc *d, void *ctx)
+{
+    (void)ctx;
+    d->dropped++;
+    return skip(d, "dropped_entries");
 }
 
 /* A tail message: {"streams":[...],"dropped_entries":[...]} */
-static int read_tail(struct doc *d)
+static int tail_member(struct doc *d, void *ctx, struct slice key)
 {
-    if (json_enter_object(&d->r))
-        return bad(d, "the message is not an object");
-    struct slice k;
-    int rc;
-    while ((rc = json_next_key(&d->r, &d->a, &k)) > 0) {
-        if (slice_eq_str(k, "streams")) {
-            if (json_peek(&d->r) == JSON_NULL)
-                json_read_null(&d->r);
-            else if (read_streams(d))
-                return STRATA_EPARSE;
-        } else if (slice_eq_str(k, "dropped_entries") && json_peek(&d->r) == JSON_ARRAY) {
-            json_enter_array(&d->r);
-            while ((rc = json_next_elem(&d->r)) > 0) {
-                d->dropped++;
-                if (json_skip(&d->r))
-                    return bad(d, "dropped_entries");
-            }
-            if (rc < 0)
-                return bad(d, "dropped_entries");
-        } else if (json_skip(&d->r)) {
-            return bad(d, "the message");
-        }
-    }
-    return rc < 0 ? bad(d, "the message") : 0;
+    (void)ctx;
+    if (slice_eq_str(key, "streams"))
+        return read_array(d, true, "streams", stream_elem, NULL);
+    if (slice_eq_str(key, "dropped_entries"))
+        return read_array(d, true, "dropped_entries", dropped_elem, NULL);
+    return skip(d, "the message");
 }
 
 /* ---- printing ---- */
@@ -919,11 +882,13 @@ int result_print(enum result_kind kind, struct slice json, enum out_format fmt, 
     case RES_LABELS:
     case RES_SERIES: rc = read_envelope(&d, kind, &type); break;
     case RES_TAIL:
-        rc = read_tail(&d);
+        rc = read_object(&d, "the message", tail_member, NULL);
         type = RT_STREAMS;
         break;
-    case RES_LOGSGO: rc = read_logsgo(&d); break;
-    default: rc = read_stats(&d); break;
+    case RES_LOGSGO:
+        rc = read_array(&d, false, "the result", series_elem, (void *)&logsgo_series);
+        break;
+    default: rc = read_object(&d, "the answer", stats_member, NULL); break;
     }
     if (!rc && json_finish(&d.r))
         rc = bad(&d, "trailing bytes");

@@ -19,7 +19,7 @@ ifneq ($(SANITIZE),)
 endif
 
 PKGS := libmicrohttpd libzstd zlib snappy libcurl libcrypto libssl yaml-0.1 libpcre2-8 \
-        libxxhash libjwt librabbitmq grpc libprotobuf-c
+        libxxhash libjwt librabbitmq grpc libprotobuf-c gnutls
 # Evaluated lazily so that `make run` can install missing packages first.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lsnappy -lm -lpthread

@@ -1,7 +1,9 @@
 #include "core/err.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 
 struct err_row {
     const char *name, *msg;
@@ -63,4 +65,14 @@ int strata_from_errno(int e)
     case ECANCELED: return STRATA_ECANCELED;
     default: return STRATA_EIO;
     }
+}
+
+void strata_errorf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
 }

@@ -60,4 +60,13 @@ int strata_grpc_status(int rc);
 /* Map an errno value (ENOSPC, EIO, ...) to a STRATA_E* code. */
 int strata_from_errno(int e);
 
+#include <stddef.h>
+/*
+ * Write a printf-style message into the caller's err buffer (the "fills a
+ * message buffer" half of the convention above); nothing is written when err
+ * is NULL or errlen is 0. The message is cut to fit.
+ */
+__attribute__((format(printf, 3, 4))) void strata_errorf(char *err, size_t errlen, const char *fmt,
+                                                         ...);
+
 #endif

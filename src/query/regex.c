@@ -16,13 +16,146 @@ struct regex {
     char **names; /* by group number, 1-based; NULL where unnamed */
     char *literal;
     size_t literal_len;
+    char *required; /* a substring every match contains (NULL: none known) */
+    size_t required_len;
 };
+
+/* Drop the last UTF-8 character of run[0..*n). */
+static void drop_last_char(const char *run, size_t *n)
+{
+    while (*n > 0 && ((unsigned char)run[*n - 1] & 0xc0) == 0x80)
+        (*n)--;
+    if (*n > 0)
+        (*n)--;
+}
+
+/*
+ * The longest run of plain characters that every match of p must contain,
+ * for prefiltering lines. Conservative: no answer for a top-level
+ * alternation or inline flags; groups, classes, escapes like \d and
+ * optional characters end a run.
+ */
+static void find_required(struct slice p, char **out, size_t *out_len)
+{
+    char best[256], run[256];
+    size_t nb = 0, nr = 0;
+    size_t i = 0;
+    bool last_was_lit = false;
+#define END_RUN()                  \
+    do {                           \
+        if (nr > nb) {             \
+            memcpy(best, run, nr); \
+            nb = nr;               \
+        }                          \
+        nr = 0;                    \
+        last_was_lit = false;      \
+    } while (0)
+    while (i < p.len) {
+        char c = p.ptr[i];
+        if (c == '|')
+            return; /* alternation: nothing is required */
+        if (c == '(') {
+            if (i + 1 < p.len && p.ptr[i + 1] == '?') {
+                char d = i + 2 < p.len ? p.ptr[i + 2] : 0;
+                if (d != ':' && d != 'P' && d != '<')
+                    return; /* inline flags or lookaround */
+            }
+            END_RUN();
+            int depth = 0;
+            while (i < p.len) {
+                char g = p.ptr[i];
+                if (g == '\\') {
+                    i += 2;
+                    continue;
+                }
+                if (g == '[') {
+                    i++;
+                    if (i < p.len && p.ptr[i] == '^')
+                        i++;
+                    if (i < p.len && p.ptr[i] == ']')
+                        i++;
+                    while (i < p.len && p.ptr[i] != ']')
+                        i += p.ptr[i] == '\\' ? 2 : 1;
+                    i++;
+                    continue;
+                }
+                if (g == '(')
+                    depth++;
+                if (g == ')' && --depth == 0) {
+                    i++;
+                    break;
+                }
+                i++;
+            }
+            continue;
+        }
+        if (c == '[') {
+            END_RUN();
+            i++;
+            if (i < p.len && p.ptr[i] == '^')
+                i++;
+            if (i < p.len && p.ptr[i] == ']')
+                i++;
+            while (i < p.len && p.ptr[i] != ']')
+                i += p.ptr[i] == '\\' ? 2 : 1;
+            i++;
+            continue;
+        }
+        if (c == '?' || c == '*' || c == '{') {
+            if (last_was_lit)
+                drop_last_char(run, &nr);
+            END_RUN();
+            if (c == '{')
+                while (i < p.len && p.ptr[i] != '}')
+                    i++;
+            i++;
+            continue;
+        }
+        if (c == '+') {
+            END_RUN();
+            i++;
+            continue;
+        }
+        if (c == '.' || c == '^' || c == '$' || c == ')') {
+            END_RUN();
+            i++;
+            continue;
+        }
+        if (c == '\\') {
+            char d = i + 1 < p.len ? p.ptr[i + 1] : 0;
+            if (d &&
+                !((d >= 'a' && d <= 'z') || (d >= 'A' && d <= 'Z') || (d >= '0' && d <= '9'))) {
+                if (nr < sizeof(run))
+                    run[nr++] = d;
+                last_was_lit = true;
+            } else {
+                END_RUN();
+            }
+            i += 2;
+            continue;
+        }
+        if (nr < sizeof(run)) {
+            run[nr++] = c;
+            last_was_lit = true;
+        } else {
+            END_RUN();
+        }
+        i++;
+    }
+    END_RUN();
+#undef END_RUN
+    if (nb >= 3) {
+        *out = xstrndup(best, nb);
+        *out_len = nb;
+    }
+}
 
 static unsigned long match_limit = 1000000;
 
 void regex_set_match_limit(unsigned long limit)
 {
-    match_limit = limit;
+    if (__atomic_load_n(&match_limit, __ATOMIC_RELAXED) != limit)
+        __atomic_store_n(&match_limit, limit, __ATOMIC_RELAXED);
 }
 
 /* One match context and match data per thread, created on first use. */
@@ -51,7 +184,8 @@ static void tls_key_init(void)
 
 static void tls_init(void)
 {
-    if (tls_mctx && tls_limit == match_limit)
+    unsigned long limit = __atomic_load_n(&match_limit, __ATOMIC_RELAXED);
+    if (tls_mctx && tls_limit == limit)
         return;
     if (!tls_mctx) {
         pthread_once(&tls_once, tls_key_init);
@@ -63,9 +197,9 @@ static void tls_init(void)
         pcre2_jit_stack_assign(tls_mctx, NULL, tls_jit);
         pthread_setspecific(tls_key, tls_md);
     }
-    pcre2_set_match_limit(tls_mctx, (uint32_t)match_limit);
+    pcre2_set_match_limit(tls_mctx, (uint32_t)limit);
     pcre2_set_depth_limit(tls_mctx, 10000);
-    tls_limit = match_limit;
+    tls_limit = limit;
 }
 
 static bool is_meta(char c)
@@ -121,6 +255,8 @@ struct regex *regex_compile(struct slice pattern, int flags, char *err, size_t e
         re->literal = xstrndup(pattern.ptr, pattern.len);
         re->literal_len = pattern.len;
     }
+    if (!(flags & REGEX_CASELESS))
+        find_required(pattern, &re->required, &re->required_len);
     return re;
 }
 
@@ -133,6 +269,7 @@ void regex_free(struct regex *re)
         free(re->names[i]);
     free(re->names);
     free(re->literal);
+    free(re->required);
     free(re);
 }
 
@@ -196,5 +333,13 @@ bool regex_is_literal(const struct regex *re, struct slice *literal)
     if (!re->literal)
         return false;
     *literal = (struct slice){re->literal, re->literal_len};
+    return true;
+}
+
+bool regex_required_literal(const struct regex *re, struct slice *literal)
+{
+    if (!re->required)
+        return false;
+    *literal = (struct slice){re->required, re->required_len};
     return true;
 }

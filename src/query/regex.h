@@ -37,6 +37,11 @@ int regex_group_count(const struct regex *re);
 const char *regex_group_name(const struct regex *re, int i);
 /* The literal text a match needs, if the pattern is a plain literal (for bloom pruning). */
 bool regex_is_literal(const struct regex *re, struct slice *literal);
+/*
+ * A substring every match contains (at least 3 bytes), when the pattern shows
+ * one: line filters test it first and skip the regex for lines without it.
+ */
+bool regex_required_literal(const struct regex *re, struct slice *literal);
 /* Set the match limit for new matches (default 1,000,000 steps). */
 void regex_set_match_limit(unsigned long limit);
 

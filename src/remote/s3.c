@@ -1611,6 +1611,13 @@ int s3_delete_objects(struct s3_client *c, const char *const *keys, size_t n, st
                 for (size_t i = 0; i < dr.n_failed; i++) {
                     if (!strcmp(dr.failed[i].code, "NoSuchKey"))
                         continue;
+                    /* A key that failed for a passing reason gets its own DELETE, which
+                     * retries like every request. */
+                    const char *code = dr.failed[i].code;
+                    if ((!strcmp(code, "InternalError") || !strcmp(code, "SlowDown") ||
+                         !strcmp(code, "ServiceUnavailable")) &&
+                        s3_delete(c, dr.failed[i].key, NULL) == 0)
+                        continue;
                     if (failed++ == 0)
                         set_error(&first_fail, STRATA_EIO, 200, dr.failed[i].code,
                                   "s3 POST %s: could not delete \"%s\": %s: %s", r.url.ptr,

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -36,6 +38,21 @@ struct param {
 };
 
 enum req_state { REQ_NEW, REQ_BODY, REQ_RUNNING, REQ_DONE, REQ_QUEUED };
+
+/*
+ * Per connection (libmicrohttpd's socket context), for the slow-client
+ * watchdog and the mutual-TLS check. Linked into the server's list from
+ * MHD_CONNECTION_NOTIFY_STARTED to MHD_CONNECTION_NOTIFY_CLOSED, which
+ * libmicrohttpd calls before it closes the socket: the watchdog, holding
+ * conn_lock, never shuts down a descriptor that was reused.
+ */
+struct conn_state {
+    struct conn_state *prev, *next;
+    int fd;
+    int64_t deadline_ns; /* monotonic; 0: none (idle between requests, or a handler running) */
+    bool upgraded;       /* handed over as a WebSocket: no deadline ever again */
+    int tls_ok;          /* mutual TLS: 0 not checked yet, 1 verified, -1 failed */
+};
 
 struct req_private {
     struct http_req pub;
@@ -58,6 +75,7 @@ struct req_private {
     http_upgrade_fn upgrade_fn;
     void *upgrade_arg;
     char peer[64];
+    struct conn_state *cs; /* the connection's state, NULL if unknown */
 };
 
 struct http_server {
@@ -72,6 +90,13 @@ struct http_server {
     pthread_cond_t idle;
     long in_flight;
     struct metric_family *m_requests, *m_duration;
+    struct metric *m_timed_out;
+    /* connections, for the watchdog */
+    pthread_mutex_t conn_lock;
+    pthread_cond_t conn_wake;
+    struct conn_state *conns;
+    bool stopping, watchdog_started;
+    pthread_t watchdog;
 };
 
 static struct req_private *priv(struct http_req *r)
@@ -201,6 +226,160 @@ const char *http_peer(struct http_req *r)
     return q->peer;
 }
 
+bool http_is_tls(struct http_req *r)
+{
+    return r->server && r->server->cfg.tls_cert_pem != NULL;
+}
+
+/* ---- connection deadlines (slowloris) and mutual TLS ---- */
+
+static void set_deadline(struct http_server *s, struct conn_state *cs, int64_t timeout_ns)
+{
+    if (!cs)
+        return;
+    pthread_mutex_lock(&s->conn_lock);
+    cs->deadline_ns = cs->upgraded || timeout_ns <= 0 ? 0 : clock_mono_ns() + timeout_ns;
+    pthread_mutex_unlock(&s->conn_lock);
+}
+
+/* Move the deadline earlier only (a request line arriving on a kept-alive connection). */
+static void tighten_deadline(struct http_server *s, struct conn_state *cs, int64_t timeout_ns)
+{
+    if (!cs || timeout_ns <= 0)
+        return;
+    pthread_mutex_lock(&s->conn_lock);
+    int64_t d = clock_mono_ns() + timeout_ns;
+    if (!cs->upgraded && (cs->deadline_ns == 0 || d < cs->deadline_ns))
+        cs->deadline_ns = d;
+    pthread_mutex_unlock(&s->conn_lock);
+}
+
+static struct conn_state *conn_state_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/*
+ * The watchdog: every quarter second, shut down the connections past their
+ * deadline. shutdown(2) only ends the conversation; libmicrohttpd sees the
+ * socket fail on its next read, closes it and tells notify_cb.
+ */
+static void *watchdog_main(void *arg)
+{
+    struct http_server *s = arg;
+    pthread_mutex_lock(&s->conn_lock);
+    while (!s->stopping) {
+        int64_t now = clock_mono_ns();
+        for (struct conn_state *c = s->conns; c; c = c->next) {
+            if (c->deadline_ns && now >= c->deadline_ns && c->fd >= 0) {
+                c->deadline_ns = 0;
+                shutdown(c->fd, SHUT_RDWR);
+                metric_inc(s->m_timed_out, 1);
+                log_debug("http: shut down a connection too slow to send its request");
+            }
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 250 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->conn_wake, &s->conn_lock, &ts);
+    }
+    pthread_mutex_unlock(&s->conn_lock);
+    return NULL;
+}
+
+static void notify_cb(void *cls, struct MHD_Connection *conn, void **socket_context,
+                      enum MHD_ConnectionNotificationCode code)
+{
+    struct http_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct conn_state *cs = xcalloc(1, sizeof(*cs));
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        cs->fd = ci ? ci->connect_fd : -1;
+        if (s->cfg.tls_cert_pem && s->cfg.tls_ca_pem) {
+            /*
+             * Mutual TLS. libmicrohttpd 0.9.75 only asks for a client
+             * certificate (GNUTLS_CERT_REQUEST) and does not verify it: make
+             * the handshake fail without one, or with one that no configured
+             * CA signed. The session exists here and its handshake has not
+             * started yet.
+             */
+            const union MHD_ConnectionInfo *ti =
+                MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+            if (ti && ti->tls_session) {
+                gnutls_session_t ts = (gnutls_session_t)ti->tls_session;
+                gnutls_certificate_server_set_request(ts, GNUTLS_CERT_REQUIRE);
+                gnutls_session_set_verify_cert(ts, NULL, 0);
+            }
+        }
+        pthread_mutex_lock(&s->conn_lock);
+        cs->deadline_ns =
+            s->cfg.header_timeout_ns > 0 ? clock_mono_ns() + s->cfg.header_timeout_ns : 0;
+        cs->next = s->conns;
+        if (s->conns)
+            s->conns->prev = cs;
+        s->conns = cs;
+        pthread_mutex_unlock(&s->conn_lock);
+        *socket_context = cs;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        struct conn_state *cs = *socket_context;
+        if (!cs)
+            return;
+        pthread_mutex_lock(&s->conn_lock);
+        if (cs->prev)
+            cs->prev->next = cs->next;
+        else
+            s->conns = cs->next;
+        if (cs->next)
+            cs->next->prev = cs->prev;
+        pthread_mutex_unlock(&s->conn_lock);
+        free(cs);
+        *socket_context = NULL;
+    }
+}
+
+/*
+ * Mutual TLS, checked again at each connection's first request: the peer
+ * sent a certificate and it verified against the configured CAs. The
+ * handshake already refuses both failures (notify_cb); this is a second lock
+ * on the same door. 0 when fine.
+ */
+static int check_client_cert(struct http_server *s, struct req_private *q)
+{
+    if (!s->cfg.tls_cert_pem || !s->cfg.tls_ca_pem)
+        return 0;
+    if (q->cs && q->cs->tls_ok)
+        return q->cs->tls_ok > 0 ? 0 : -1;
+    const union MHD_ConnectionInfo *ti =
+        MHD_get_connection_info(q->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    bool ok = false;
+    if (ti && ti->tls_session) {
+        gnutls_session_t ts = (gnutls_session_t)ti->tls_session;
+        unsigned n = 0, status = 1;
+        const gnutls_datum_t *peers = gnutls_certificate_get_peers(ts, &n);
+        if (peers && n > 0 && gnutls_certificate_verify_peers2(ts, &status) == 0 && status == 0)
+            ok = true;
+    }
+    if (q->cs)
+        q->cs->tls_ok = ok ? 1 : -1;
+    return ok ? 0 : -1;
+}
+
+static enum MHD_Result add_header_size(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+    (void)kind;
+    size_t *sum = cls;
+    *sum += strlen(key) + (value ? strlen(value) : 0) + 4; /* ": " and CRLF */
+    return MHD_YES;
+}
+
 /* ---- replies ---- */
 
 void http_set_header(struct http_req *r, const char *name, const char *value)
@@ -316,7 +495,13 @@ static void upgrade_cb(void *cls, struct MHD_Connection *conn, void *con_cls, co
     (void)extra_in;
     (void)extra_in_size;
     struct req_private *q = con_cls;
-    (void)cls;
+    struct http_server *s = cls;
+    if (q->cs) {
+        pthread_mutex_lock(&s->conn_lock);
+        q->cs->upgraded = true;
+        q->cs->deadline_ns = 0;
+        pthread_mutex_unlock(&s->conn_lock);
+    }
     struct upgrade_run *u = xcalloc(1, sizeof(*u));
     u->fn = q->upgrade_fn;
     u->arg = q->upgrade_arg;
@@ -436,11 +621,10 @@ static void run_handler(void *arg)
     struct req_private *q = arg;
     struct http_server *s = q->pub.server;
     q->pub.start_ns = clock_mono_ns();
-    if (!strcmp(q->pub.method, "OPTIONS")) {
+    if (!strcmp(q->pub.method, "OPTIONS"))
         http_reply_empty(&q->pub, 204);
-    } else if (!s->cfg.before || s->cfg.before(&q->pub, s->ctx) == 0) {
+    else
         q->pub.route->handler(&q->pub, s->ctx);
-    }
     if (!q->replied) {
         log_error("http: handler for %s %s did not reply", q->pub.method, q->pub.path);
         http_reply_text(&q->pub, 500, "internal error: no reply");
@@ -534,10 +718,13 @@ static enum MHD_Result queue_reply(struct http_server *s, struct req_private *q)
 
 static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-    (void)cls;
+    struct http_server *s = cls;
     struct req_private *q = xcalloc(1, sizeof(*q));
     arena_init(&q->pub.arena, 0);
     q->conn = conn;
+    q->cs = conn_state_of(conn);
+    /* The request line is here: the headers have header_timeout to follow. */
+    tighten_deadline(s, q->cs, s->cfg.header_timeout_ns);
     q->raw_uri = xstrdup(uri ? uri : "/");
     buf_init(&q->resp, BUF_UNLIMITED);
     return q;
@@ -586,6 +773,37 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
                 return queue_reply(s, q);
             }
         }
+        if (s->cfg.max_header_bytes) {
+            size_t hsize = strlen(method) + strlen(q->raw_uri) + 12;
+            MHD_get_connection_values(conn, MHD_HEADER_KIND, add_header_size, &hsize);
+            if (hsize > s->cfg.max_header_bytes) {
+                http_reply_text(&q->pub, 431,
+                                "request header fields too large: %zu bytes, limit %zu bytes "
+                                "(--server.max-header-bytes)",
+                                hsize, s->cfg.max_header_bytes);
+                http_set_header(&q->pub, "Connection", "close");
+                q->state = REQ_QUEUED;
+                return queue_reply(s, q);
+            }
+        }
+        if (check_client_cert(s, q) < 0) {
+            http_reply_text(&q->pub, 403, "a valid client certificate is required");
+            http_set_header(&q->pub, "Connection", "close");
+            q->state = REQ_QUEUED;
+            return queue_reply(s, q);
+        }
+        const char *qs = strchr(q->raw_uri, '?');
+        if (qs)
+            parse_form(q, qs + 1, strlen(qs + 1));
+        /* Authentication and tenant, before a byte of the body is read. */
+        if (strcmp(method, "OPTIONS") != 0 && s->cfg.before &&
+            s->cfg.before(&q->pub, s->cfg.before_ctx) != 0) {
+            if (!q->replied)
+                http_reply_text(&q->pub, 500, "internal error: request refused without a reply");
+            q->state = REQ_QUEUED;
+            return queue_reply(s, q);
+        }
+        set_deadline(s, q->cs, s->cfg.body_timeout_ns);
         q->state = REQ_BODY;
         return MHD_YES;
     }
@@ -608,9 +826,6 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         }
         q->pub.body = buf_slice(&q->body);
         {
-            const char *qs = strchr(q->raw_uri, '?');
-            if (qs)
-                parse_form(q, qs + 1, strlen(qs + 1));
             const char *ct =
                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
             if (!strcmp(method, "POST") && ct &&
@@ -618,6 +833,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
                 parse_form(q, q->body.ptr ? q->body.ptr : "", q->body.len);
         }
         q->state = REQ_RUNNING;
+        set_deadline(s, q->cs, 0); /* the handler may take its time */
         pthread_mutex_lock(&s->lock);
         s->in_flight++;
         pthread_mutex_unlock(&s->lock);
@@ -663,6 +879,8 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
             metric_observe(metric_get(s->m_duration, name),
                            (double)(clock_mono_ns() - q->pub.start_ns) / 1e9);
     }
+    /* Kept alive: the next request must be complete within the idle timeout. */
+    set_deadline(s, q->cs, s->cfg.connection_timeout_ns);
     buf_release(&q->body);
     buf_release(&q->resp);
     for (size_t i = 0; i < q->n_headers; i++) {
@@ -765,24 +983,79 @@ struct http_server *http_start(const struct http_config *cfg, const struct http_
         free(s);
         return NULL;
     }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
+    /* Options that depend on the configuration, passed as one MHD_OPTION_ARRAY. */
+    struct MHD_OptionItem extra[8];
+    int ne = 0;
+    if (cfg->tls_cert_pem) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES || !cfg->tls_key_pem) {
+            snprintf(err, errlen, "%s",
+                     cfg->tls_key_pem ? "this libmicrohttpd was built without TLS support"
+                                      : "TLS needs a certificate and a private key");
+            close(fd);
+            free(s->cors);
+            free(s);
+            return NULL;
+        }
+        flags |= MHD_USE_TLS;
+        /* TLS 1.2 and 1.3 only, with GnuTLS's default (NORMAL) ciphers. */
+        extra[ne++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                              (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"};
+        extra[ne++] =
+            (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cfg->tls_cert_pem};
+        extra[ne++] =
+            (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)cfg->tls_key_pem};
+        if (cfg->tls_ca_pem)
+            extra[ne++] =
+                (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, (void *)cfg->tls_ca_pem};
+    }
+    if (cfg->max_connections_per_ip > 0)
+        extra[ne++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                              cfg->max_connections_per_ip, NULL};
+    extra[ne] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    /* Only whether TLS is on is kept: the PEM text is the caller's. */
+    s->cfg.tls_cert_pem = cfg->tls_cert_pem ? "" : NULL;
+    s->cfg.tls_key_pem = NULL;
+    s->cfg.tls_ca_pem = cfg->tls_cert_pem && cfg->tls_ca_pem ? "" : NULL;
+    pthread_mutex_init(&s->conn_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->conn_wake, &ca);
+    pthread_condattr_destroy(&ca);
+    s->m_timed_out = metric_get(metrics_family(
+        METRIC_COUNTER, "strata_http_slow_connections_closed_total",
+        "Connections shut down for not sending their request in time (--server.header-timeout, "
+        "--server.body-timeout, --server.connection-timeout).",
+        NULL));
     s->workers = pool_new("http-worker", cfg->workers > 0 ? cfg->workers : 16);
     unsigned timeout = (unsigned)(cfg->connection_timeout_ns / NS_PER_SEC);
     s->mhd = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-            MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG,
-        0, NULL, NULL, access_cb, s, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)(cfg->threads > 0 ? cfg->threads : 2), MHD_OPTION_CONNECTION_LIMIT,
+        flags, 0, NULL, NULL, access_cb, s, MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads > 0 ? cfg->threads : 2),
+        MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)(cfg->max_connections > 0 ? cfg->max_connections : 1024),
         MHD_OPTION_CONNECTION_TIMEOUT, timeout ? timeout : 60, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)256 * 1024, MHD_OPTION_URI_LOG_CALLBACK, uri_cb, s, MHD_OPTION_NOTIFY_COMPLETED,
-        completed_cb, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_END);
+        completed_cb, s, MHD_OPTION_NOTIFY_CONNECTION, notify_cb, s, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, s, MHD_OPTION_ARRAY, extra, MHD_OPTION_END);
     if (!s->mhd) {
-        snprintf(err, errlen, "cannot start the HTTP server on %s", cfg->listen_addr);
+        snprintf(err, errlen, "cannot start the HTTP server on %s%s", cfg->listen_addr,
+                 cfg->tls_cert_pem ? " (TLS: check that the certificate and key match)" : "");
         close(fd);
         pool_free(s->workers);
+        pthread_mutex_destroy(&s->conn_lock);
+        pthread_cond_destroy(&s->conn_wake);
         free(s->cors);
         free(s);
         return NULL;
+    }
+    if (cfg->header_timeout_ns > 0 || cfg->body_timeout_ns > 0 || cfg->connection_timeout_ns > 0) {
+        if (pthread_create(&s->watchdog, NULL, watchdog_main, s) == 0)
+            s->watchdog_started = true;
+        else
+            log_warn("http: cannot start the slow-connection watchdog");
     }
     return s;
 }
@@ -818,9 +1091,18 @@ void http_stop(struct http_server *s, int64_t timeout_ns)
             break;
         usleep(10000);
     }
+    if (s->watchdog_started) {
+        pthread_mutex_lock(&s->conn_lock);
+        s->stopping = true;
+        pthread_cond_signal(&s->conn_wake);
+        pthread_mutex_unlock(&s->conn_lock);
+        pthread_join(s->watchdog, NULL);
+    }
     MHD_stop_daemon(s->mhd);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
+    pthread_mutex_destroy(&s->conn_lock);
+    pthread_cond_destroy(&s->conn_wake);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->idle);
     free(s->cors);

@@ -28,9 +28,18 @@ struct http_req;
 
 typedef void (*http_handler)(struct http_req *req, void *ctx);
 
+/*
+ * Route flags. The role flags say what a credential must hold when
+ * authentication is on (auth.h); a route with none of OPEN, READ, WRITE and
+ * ADMIN needs admin, so that a route added without thought is closed, not
+ * open.
+ */
 enum {
     ROUTE_PREFIX = 1, /* path is a prefix (ends with '/') rather than an exact path */
-    ROUTE_OPEN = 2,   /* no authentication required */
+    ROUTE_OPEN = 2,   /* never needs a credential (the dashboard's static files) */
+    ROUTE_READ = 4,   /* needs the read role; may name several tenants ("a|b") */
+    ROUTE_WRITE = 8,  /* needs the write role; names exactly one tenant */
+    ROUTE_ADMIN = 16, /* needs the admin role */
 };
 
 struct http_route {
@@ -58,11 +67,40 @@ struct http_config {
     const char *listen_addr; /* host:port, [v6]:port or :port */
     int threads, workers, max_connections;
     size_t max_body;
-    int64_t connection_timeout_ns;
-    const char *cors_origins; /* comma-separated, "*" for any */
-    /* Called before each handler; returns 0 to continue or replies itself and returns < 0. */
+    int64_t connection_timeout_ns; /* idle keep-alive connections are closed after this */
+    const char *cors_origins;      /* comma-separated, "*" for any */
+    /*
+     * Called once a request's headers are complete, before its body is read
+     * (so an unauthenticated upload is refused without reading it), on a
+     * polling thread: it must not block. Query-string parameters are
+     * available, form-body ones are not. Returns 0 to continue, or replies
+     * itself and returns < 0 (the reply is sent and the body discarded).
+     * Not called for OPTIONS (CORS preflight) requests.
+     */
     int (*before)(struct http_req *req, void *ctx);
     void *before_ctx;
+    /*
+     * TLS (GnuTLS underneath libmicrohttpd): PEM text of the certificate
+     * chain and its private key; NULL serves plain HTTP. With tls_ca_pem,
+     * every client must present a certificate signed by one of those CAs
+     * (mutual TLS): the handshake fails without one, and each request checks
+     * the verification result again (403 if it failed). The strings are
+     * copied by libmicrohttpd's GnuTLS setup and need not outlive http_start.
+     */
+    const char *tls_cert_pem, *tls_key_pem, *tls_ca_pem;
+    /*
+     * Slow clients (slowloris). The first request's line and headers must
+     * arrive within header_timeout_ns of the connection's start. On a
+     * keep-alive connection the next request must be complete (line and
+     * headers) within connection_timeout_ns of the previous response, and
+     * within header_timeout_ns of its request line. A body must arrive within
+     * body_timeout_ns of its headers. A connection past its deadline is shut
+     * down; a request whose handler runs has no deadline here. 0 disables
+     * either check.
+     */
+    int64_t header_timeout_ns, body_timeout_ns;
+    size_t max_header_bytes;    /* request line + headers; larger gets 431 (0: no check) */
+    int max_connections_per_ip; /* 0: no limit */
 };
 
 /*
@@ -93,6 +131,8 @@ size_t http_params(struct http_req *r, const char *name, const char ***values);
 bool http_client_gone(struct http_req *r);
 /* The peer address as text. */
 const char *http_peer(struct http_req *r);
+/* True when the request came over TLS. */
+bool http_is_tls(struct http_req *r);
 
 /* ---- response ---- */
 

@@ -3,19 +3,24 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/version.h"
-#include "remote/clickhouse.h"
-#include "remote/s3.h"
 #include "ingest/ingest.h"
 #include "ingest/queue.h"
+#include "remote/clickhouse.h"
+#include "remote/s3.h"
+#include "server/auth.h"
 #include "server/grpc.h"
 #include "server/handlers.h"
 #include "server/http.h"
+#include "server/query_api.h"
 #include "server/tenant.h"
+#include "server/tls.h"
 
 static struct http_server *listen_http(struct server *srv, const char *addr,
                                        const struct http_route *routes)
@@ -29,16 +34,66 @@ static struct http_server *listen_http(struct server *srv, const char *addr,
         .max_body = (size_t)cfg->server_max_body_bytes,
         .connection_timeout_ns = cfg->server_connection_timeout,
         .cors_origins = cfg->server_cors_origins,
-        .before = tenant_resolve,
-        .before_ctx = srv,
+        .before = auth_http_hook,
+        .before_ctx = srv->auth,
+        .header_timeout_ns = cfg->server_header_timeout,
+        .body_timeout_ns = cfg->server_body_timeout,
+        .max_header_bytes = (size_t)cfg->server_max_header_bytes,
+        .max_connections_per_ip = (int)cfg->server_max_connections_per_ip,
     };
+    if (srv->tls && srv->tls->http.enabled) {
+        hc.tls_cert_pem = srv->tls->http.cert_pem;
+        hc.tls_key_pem = srv->tls->http.key_pem;
+        hc.tls_ca_pem = srv->tls->http.ca_pem;
+    }
     char err[256];
     struct http_server *h = http_start(&hc, routes, srv, err, sizeof(err));
     if (!h)
         log_error("http: %s", err);
     else
-        log_info("http: listening on %s (port %d)", addr, http_port(h));
+        log_info("http: listening on %s (port %d)%s", addr, http_port(h),
+                 !hc.tls_cert_pem ? ""
+                 : hc.tls_ca_pem  ? " with TLS, client certificates required"
+                                  : " with TLS");
     return h;
+}
+
+/* Authentication and TLS from the options; 0, or -1 after logging why. */
+static int security_start(struct server *srv)
+{
+    const struct config *cfg = srv->cfg;
+    char err[512];
+    if (auth_new(cfg, &srv->auth, err, sizeof(err)) < 0) {
+        log_error("auth: %s", err);
+        return -1;
+    }
+    char desc[256];
+    auth_describe(srv->auth, desc, sizeof(desc));
+    log_info("auth: %s", desc);
+    if (cfg->tls_config_path && cfg->tls_config_path[0]) {
+        srv->tls = xcalloc(1, sizeof(*srv->tls));
+        if (tls_config_load(cfg->tls_config_path, srv->tls, err, sizeof(err)) < 0) {
+            log_error("%s", err);
+            return -1;
+        }
+    }
+    if (auth_mode(srv->auth) == AUTH_MODE_NONE && strncmp(cfg->http_listen_addr, "127.", 4) &&
+        strncmp(cfg->http_listen_addr, "[::1]", 5) &&
+        strncmp(cfg->http_listen_addr, "localhost", 9))
+        log_warn("auth: off while listening on %s: anyone who reaches it can read and write "
+                 "every tenant (see docs/SECURITY.md)",
+                 cfg->http_listen_addr);
+    return 0;
+}
+
+static void security_stop(struct server *srv)
+{
+    auth_free(srv->auth);
+    srv->auth = NULL;
+    if (srv->tls)
+        tls_config_release(srv->tls);
+    free(srv->tls);
+    srv->tls = NULL;
 }
 
 int server_run(const struct config *cfg)
@@ -68,6 +123,8 @@ int server_run(const struct config *cfg)
     int rc = 1;
     struct tier *clickhouse = NULL;
     char err[1024];
+    if (security_start(&srv) < 0)
+        goto out;
     /* With a bucket configured (--store-config-path/--store-config), it must answer first. */
     if (s3_check_from_options(cfg, err, sizeof(err)) < 0) {
         log_error("s3: %s", err);
@@ -125,8 +182,10 @@ out:
     int64_t grace = rc == 0 ? cfg->server_shutdown_timeout : 0;
     queue_stop(srv.queue);
     rpc_server_stop(srv.grpc, grace);
+    tail_shutdown();
     http_stop(srv.web, grace);
     http_stop(srv.http, grace);
+    security_stop(&srv);
     if (clickhouse)
         clickhouse_chain_detach(store_chain(srv.store), clickhouse);
     ingest_free(srv.ingest);

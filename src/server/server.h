@@ -20,14 +20,18 @@ struct http_server;
 struct ingest;
 struct rpc_server;
 struct queue_consumers;
+struct auth;
+struct tls_config;
 
 struct server {
     const struct config *cfg;
     struct store *store;
     struct http_server *http;
     struct http_server *web; /* --web-listen-addr, dashboard only */
+    struct auth *auth;       /* authentication (auth.h); the gRPC server checks calls with it */
+    struct tls_config *tls;  /* --tls-config-path (tls.h), NULL without; logclient is gRPC's */
     int64_t start_ns;
-    volatile int ready;
+    _Atomic int ready; /* read by /ready handlers on worker threads */
     struct metric *ingested_entries, *ingested_bytes;
     struct ingest *ingest;         /* the shared write path (ingest/ingest.h) */
     struct rpc_server *grpc;       /* --grpc-listen-addr, NULL when disabled */

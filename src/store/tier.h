@@ -33,6 +33,12 @@ struct tier_query {
     bool backward;              /* cursors yield newest first */
     bool want_lines;            /* false: timestamps and sizes only (counts need no lines) */
     /*
+     * With want_lines false: structured metadata is still wanted (a count's
+     * series include it). Only tiers with ops->meta_without_lines look at it;
+     * the engine asks others for lines instead.
+     */
+    bool want_meta;
+    /*
      * Pruning hints: substrings every wanted line contains (from |= filters).
      * A tier may use them to skip blocks (bloom filters) but may also return
      * lines without them: the query engine filters again.
@@ -112,6 +118,13 @@ struct tier_ops {
     /* Move what is due to the next tier (force: everything). NULL if not applicable. */
     int (*flush)(struct tier *t, bool force);
     void (*close)(struct tier *t);
+    /*
+     * True when select honours want_meta: with want_lines false and want_meta
+     * set, batches still carry meta (NULL only when no entry of the batch has
+     * any), so counts need not decompress lines (false, the default, for
+     * tiers that keep metadata beside the lines).
+     */
+    bool meta_without_lines;
 };
 
 struct tier {

@@ -39,6 +39,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "ingest/loki_json.h"
+#include "ingest/normalize.h"
 #include "query/regex.h"
 #include "query/selector.h"
 #include "remote/clickhouse_http.h"
@@ -154,8 +155,16 @@ static int load_batch(const char *path, struct push_batch *b, struct buf *body)
             continue;
         struct push_result res;
         push_result_init(&res);
+        /* No limits and no Loki additions: the tool stores exactly what the file says. */
+        struct tenant_limits lim;
+        memset(&lim, 0, sizeof(lim));
+        lim.allow_structured_metadata = true;
+        lim.max_label_names_per_series = 1000;
+        lim.max_label_name_length = lim.max_label_value_length = 1 << 20;
+        struct normalizer nz;
+        norm_init(&nz, &lim, clock_now_ns(), b, &res);
         char err[512];
-        if (loki_json_decode(one, b, &res, err, sizeof(err)) < 0 || res.error) {
+        if (loki_json_decode(one, &nz, err, sizeof(err)) < 0 || res.error) {
             fprintf(stderr, "chtool: %s: %s\n", path, res.error ? res.error : err);
             return 1;
         }

@@ -1,5 +1,9 @@
 /* Unit tests of src/query: regexes and selectors. */
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "core/err.h"
+#include "query/find.h"
 #include "query/regex.h"
 #include "query/selector.h"
 #include "test.h"
@@ -98,4 +102,58 @@ TEST(selector_errors)
                   STRATA_EPARSE);
     ASSERT_EQ_INT(selector_parse(slice_from("{}"), &a, &s, &used, err, sizeof(err)), STRATA_EPARSE);
     arena_release(&a);
+}
+
+static const char *required(const char *pattern, char *out, size_t cap)
+{
+    char err[256];
+    struct regex *re = regex_compile(slice_from(pattern), 0, err, sizeof(err));
+    if (!re)
+        return "ERR";
+    struct slice l;
+    if (regex_required_literal(re, &l))
+        snprintf(out, cap, "%.*s", (int)l.len, l.ptr);
+    else
+        snprintf(out, cap, "(none)");
+    regex_free(re);
+    return out;
+}
+
+TEST(regex_required_literals)
+{
+    char o[256];
+    ASSERT_EQ_STR(required("error state [0-9]+0$", o, sizeof(o)), "error state ");
+    ASSERT_EQ_STR(required("(?i)error", o, sizeof(o)), "(none)");
+    ASSERT_EQ_STR(required("abcd|efgh", o, sizeof(o)), "(none)");
+    ASSERT_EQ_STR(required("GET /users?", o, sizeof(o)), "GET /user");
+    ASSERT_EQ_STR(required("ab\\.cd\\d+", o, sizeof(o)), "ab.cd");
+    ASSERT_EQ_STR(required("foo(bar|x)?bazz", o, sizeof(o)), "bazz");
+    ASSERT_EQ_STR(required("x+yz", o, sizeof(o)), "(none)");
+    ASSERT_EQ_STR(required("\xc3\xa9?abc", o, sizeof(o)), "abc");
+    ASSERT_EQ_STR(required("a[|]bcde{2}", o, sizeof(o)), "bcd");
+    ASSERT_EQ_STR(required("(?P<x>\\w+) took (?P<ms>\\d+)ms", o, sizeof(o)), " took ");
+}
+
+TEST(find_substr_agrees_with_memmem)
+{
+    char hay[300];
+    unsigned seed = 7;
+    for (int round = 0; round < 2000; round++) {
+        size_t n = (size_t)(seed = seed * 1103515245u + 12345u) % 200;
+        for (size_t i = 0; i < n; i++)
+            hay[i] = "abc"[(seed = seed * 1103515245u + 12345u) % 3];
+        size_t k = (size_t)(seed = seed * 1103515245u + 12345u) % 8;
+        char needle[8];
+        for (size_t i = 0; i < k; i++)
+            needle[i] = "abc"[(seed = seed * 1103515245u + 12345u) % 3];
+        /* exact-size copies so ASan catches a read past either end */
+        char *h = malloc(n ? n : 1), *nd = malloc(k ? k : 1);
+        memcpy(h, hay, n);
+        memcpy(nd, needle, k);
+        const char *want = k == 0 ? h : (n >= k ? memmem(h, n, nd, k) : NULL);
+        const char *got = find_substr(h, n, nd, k);
+        free(h);
+        free(nd);
+        ASSERT_TRUE(got == want);
+    }
 }

@@ -907,7 +907,7 @@ int result_print(enum result_kind kind, struct slice json, enum out_format fmt, 
         }
         if (rc) {
             buf_truncate(out, mark);
-            snprintf(err, errlen, "the output is too large");
+            strata_errorf(err, errlen, "the output is too large");
             rc = STRATA_ETOOLARGE;
         }
     }

@@ -114,9 +114,12 @@ int cmd_tail(int argc, char **argv)
     struct ws_options wo = {c.o.tls.ca_file, c.o.tls.cert_file, c.o.tls.key_file,
                             c.o.timeout_ms,  headers,           n_headers};
     char err[1200];
-    int wrc = ws_connect(url.ptr, &wo, &w, err, sizeof(err));
+    int status;
+    int wrc = ws_connect(url.ptr, &wo, &w, &status, err, sizeof(err));
     if (wrc) {
-        rc = wrc == STRATA_EINVAL ? cli_usage(&c, "%s", err) : cli_fail(&c, wrc, "%s", err);
+        /* EINVAL without an answer: a bad --addr or TLS file, the user's to fix. */
+        rc = wrc == STRATA_EINVAL && !status ? cli_usage(&c, "%s", err)
+                                             : cli_fail(&c, wrc, "%s", err);
         goto done;
     }
 

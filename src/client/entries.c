@@ -72,7 +72,7 @@ static int build_stream_entry(struct label *labels, uint32_t n, int64_t ts_ns, s
                               struct centry **out, char *err, size_t errlen)
 {
     if (n == 0) {
-        snprintf(err, errlen, "error at least one label pair is required per stream");
+        strata_errorf(err, errlen, "error at least one label pair is required per stream");
         return STRATA_EINVAL;
     }
     labels_sort(labels, n);
@@ -83,15 +83,15 @@ static int build_stream_entry(struct label *labels, uint32_t n, int64_t ts_ns, s
         goto fail;
     for (uint32_t i = 0; i < n; i++)
         if (!label_name_valid(labels[i].name)) {
-            snprintf(err, errlen, "stream '%s' has invalid label name: '%.*s'", stream.ptr,
-                     (int)labels[i].name.len, labels[i].name.ptr);
+            strata_errorf(err, errlen, "stream '%s' has invalid label name: '%.*s'", stream.ptr,
+                          (int)labels[i].name.len, labels[i].name.ptr);
             rc = STRATA_EINVAL;
             goto fail;
         }
     int dup = labels_find_duplicate(labels, n);
     if (dup >= 0) {
-        snprintf(err, errlen, "stream '%s' has duplicate label name: '%.*s'", stream.ptr,
-                 (int)labels[dup].name.len, labels[dup].name.ptr);
+        strata_errorf(err, errlen, "stream '%s' has duplicate label name: '%.*s'", stream.ptr,
+                      (int)labels[dup].name.len, labels[dup].name.ptr);
         rc = STRATA_EINVAL;
         goto fail;
     }
@@ -114,20 +114,20 @@ int centry_from_log(const struct strata_log *log, int64_t now_s, bool as_stream,
     *out = NULL;
     if (!log->service || !log->service[0] || !log->level || !log->level[0] || !log->message ||
         !log->message[0]) {
-        snprintf(err, errlen, "%s", MSG_NO_FIELDS);
+        strata_errorf(err, errlen, "%s", MSG_NO_FIELDS);
         return STRATA_EINVAL;
     }
     if (log->n_labels && !log->labels) {
-        snprintf(err, errlen, "labels is NULL but n_labels is %zu", log->n_labels);
+        strata_errorf(err, errlen, "labels is NULL but n_labels is %zu", log->n_labels);
         return STRATA_EINVAL;
     }
     if (log->n_labels > UINT32_MAX - 2) {
-        snprintf(err, errlen, "too many labels");
+        strata_errorf(err, errlen, "too many labels");
         return STRATA_EINVAL;
     }
     for (size_t i = 0; i < log->n_labels; i++)
         if (!log->labels[i].name || !log->labels[i].value) {
-            snprintf(err, errlen, "label %zu has a NULL name or value", i);
+            strata_errorf(err, errlen, "label %zu has a NULL name or value", i);
             return STRATA_EINVAL;
         }
     int64_t ts = log->timestamp ? log->timestamp : now_s;
@@ -145,7 +145,7 @@ int centry_from_log(const struct strata_log *log, int64_t now_s, bool as_stream,
         return 0;
     }
     if (ts > INT64_MAX / NS_PER_SEC || ts < INT64_MIN / NS_PER_SEC) {
-        snprintf(err, errlen, "timestamp %lld is out of range", (long long)ts);
+        strata_errorf(err, errlen, "timestamp %lld is out of range", (long long)ts);
         return STRATA_EINVAL;
     }
     /* The labels the server's LogsGO path gives the entry (ingest/logsgo.c, normalize.c). */
@@ -179,15 +179,15 @@ int centry_from_entry(const struct strata_entry *e, int64_t now_ns, struct centr
 {
     *out = NULL;
     if (!e->line && e->line_len) {
-        snprintf(err, errlen, "line is NULL but line_len is %zu", e->line_len);
+        strata_errorf(err, errlen, "line is NULL but line_len is %zu", e->line_len);
         return STRATA_EINVAL;
     }
     if (e->n_labels && !e->labels) {
-        snprintf(err, errlen, "labels is NULL but n_labels is %zu", e->n_labels);
+        strata_errorf(err, errlen, "labels is NULL but n_labels is %zu", e->n_labels);
         return STRATA_EINVAL;
     }
     if (e->n_labels > UINT32_MAX) {
-        snprintf(err, errlen, "too many labels");
+        strata_errorf(err, errlen, "too many labels");
         return STRATA_EINVAL;
     }
     uint32_t n = (uint32_t)e->n_labels;
@@ -195,7 +195,7 @@ int centry_from_entry(const struct strata_entry *e, int64_t now_ns, struct centr
     int rc = 0;
     for (uint32_t i = 0; i < n; i++) {
         if (!e->labels[i].name || !e->labels[i].value) {
-            snprintf(err, errlen, "label %u has a NULL name or value", i);
+            strata_errorf(err, errlen, "label %u has a NULL name or value", i);
             rc = STRATA_EINVAL;
             goto done;
         }

@@ -37,14 +37,14 @@ int grpc_conn_new(const char *target, const struct strata_options *o, struct grp
     char *ca = NULL, *cert = NULL, *key = NULL;
     int rc = 0;
     if (!target || !target[0] || strstr(target, "://")) {
-        snprintf(err, errlen,
-                 "invalid gRPC address \"%s\": expected host:port (e.g. 127.0.0.1:9095)",
-                 target ? target : "");
+        strata_errorf(err, errlen,
+                      "invalid gRPC address \"%s\": expected host:port (e.g. 127.0.0.1:9095)",
+                      target ? target : "");
         return STRATA_EINVAL;
     }
     if (o->tls.enabled) {
         if (!o->tls.cert_file != !o->tls.key_file) {
-            snprintf(err, errlen, "TLS: cert_file and key_file go together");
+            strata_errorf(err, errlen, "TLS: cert_file and key_file go together");
             return STRATA_EINVAL;
         }
         if (o->tls.ca_file && (rc = read_small_file(o->tls.ca_file, 1 << 20, &ca, err, errlen)))

@@ -50,16 +50,16 @@ int http_conn_new(const char *base_url, const struct strata_options *o, struct h
     *out = NULL;
     bool https = !strncmp(base_url, "https://", 8);
     if (!https && strncmp(base_url, "http://", 7)) {
-        snprintf(err, errlen, "invalid URL \"%s\": expected http://host:port or https://...",
-                 base_url);
+        strata_errorf(err, errlen, "invalid URL \"%s\": expected http://host:port or https://...",
+                      base_url);
         return STRATA_EINVAL;
     }
     if (o->tls.enabled && !https) {
-        snprintf(err, errlen, "TLS is enabled but the URL \"%s\" is http://", base_url);
+        strata_errorf(err, errlen, "TLS is enabled but the URL \"%s\" is http://", base_url);
         return STRATA_EINVAL;
     }
     if (!o->tls.cert_file != !o->tls.key_file) {
-        snprintf(err, errlen, "TLS: cert_file and key_file go together");
+        strata_errorf(err, errlen, "TLS: cert_file and key_file go together");
         return STRATA_EINVAL;
     }
     /* Fail now, with the file's name, rather than at the first request. */
@@ -67,7 +67,7 @@ int http_conn_new(const char *base_url, const struct strata_options *o, struct h
     for (int i = 0; i < 3; i++) {
         FILE *f = files[i] && files[i][0] ? fopen(files[i], "rb") : NULL;
         if (files[i] && files[i][0] && !f) {
-            snprintf(err, errlen, "cannot open %s: %s", files[i], strerror(errno));
+            strata_errorf(err, errlen, "cannot open %s: %s", files[i], strerror(errno));
             return STRATA_EINVAL;
         }
         if (f)
@@ -75,7 +75,7 @@ int http_conn_new(const char *base_url, const struct strata_options *o, struct h
     }
     pthread_once(&curl_once, curl_init);
     if (curl_init_rc != CURLE_OK) {
-        snprintf(err, errlen, "libcurl: %s", curl_easy_strerror(curl_init_rc));
+        strata_errorf(err, errlen, "libcurl: %s", curl_easy_strerror(curl_init_rc));
         return STRATA_EINTERNAL;
     }
     struct http_conn *h = xcalloc(1, sizeof(*h));

@@ -24,7 +24,7 @@ int read_small_file(const char *path, size_t max, char **out, char *err, size_t 
     *out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        strata_errorf(err, errlen, "cannot open %s: %s", path, strerror(errno));
         return STRATA_EINVAL;
     }
     struct buf b;
@@ -38,8 +38,8 @@ int read_small_file(const char *path, size_t max, char **out, char *err, size_t 
         rc = STRATA_EIO;
     fclose(f);
     if (rc) {
-        snprintf(err, errlen, "cannot read %s: %s", path,
-                 rc == STRATA_ETOOLARGE ? "file too large" : "read error");
+        strata_errorf(err, errlen, "cannot read %s: %s", path,
+                      rc == STRATA_ETOOLARGE ? "file too large" : "read error");
         buf_release(&b);
         return STRATA_EINVAL;
     }

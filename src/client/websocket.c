@@ -166,12 +166,12 @@ int ws_check_handshake(const char *resp, size_t len, const char *key, int *statu
     /* "HTTP/1.1 101 Switching Protocols" */
     if (len < 12 || strncmp(resp, "HTTP/1.", 7) || resp[8] != ' ' || resp[9] < '1' ||
         resp[9] > '5' || resp[10] < '0' || resp[10] > '9' || resp[11] < '0' || resp[11] > '9') {
-        snprintf(err, errlen, "not an HTTP answer to the WebSocket handshake");
+        strata_errorf(err, errlen, "not an HTTP answer to the WebSocket handshake");
         return STRATA_EPARSE;
     }
     *status = (resp[9] - '0') * 100 + (resp[10] - '0') * 10 + (resp[11] - '0');
     if (*status != 101) {
-        snprintf(err, errlen, "HTTP %d instead of 101 Switching Protocols", *status);
+        strata_errorf(err, errlen, "HTTP %d instead of 101 Switching Protocols", *status);
         return http_status_rc(*status);
     }
     const char *eol = memchr(resp, '\n', len);
@@ -179,14 +179,14 @@ int ws_check_handshake(const char *resp, size_t len, const char *key, int *statu
         eol ? slice_make(eol + 1, len - (size_t)(eol + 1 - resp)) : slice_make("", 0);
     if (!has_token(header_value(headers, "Upgrade"), "websocket") ||
         !has_token(header_value(headers, "Connection"), "upgrade")) {
-        snprintf(err, errlen, "the server did not upgrade the connection to a WebSocket");
+        strata_errorf(err, errlen, "the server did not upgrade the connection to a WebSocket");
         return STRATA_EPARSE;
     }
     char want[29];
     ws_accept_key(key, want);
     struct slice got = header_value(headers, "Sec-WebSocket-Accept");
     if (!slice_eq_str(got, want)) {
-        snprintf(err, errlen, "wrong Sec-WebSocket-Accept in the server's answer");
+        strata_errorf(err, errlen, "wrong Sec-WebSocket-Accept in the server's answer");
         return STRATA_EPARSE;
     }
     return 0;
@@ -322,7 +322,7 @@ static int parse_url(const char *url, struct url *u, char *err, size_t errlen)
         u->tls = false;
         p = strstr(url, "//") + 2;
     } else {
-        snprintf(err, errlen, "invalid URL \"%s\": expected http(s):// or ws(s)://", url);
+        strata_errorf(err, errlen, "invalid URL \"%s\": expected http(s):// or ws(s)://", url);
         return STRATA_EINVAL;
     }
     const char *slash = strchr(p, '/');
@@ -333,7 +333,7 @@ static int parse_url(const char *url, struct url *u, char *err, size_t errlen)
     if (*p == '[') { /* [IPv6]:port */
         const char *rb = memchr(p, ']', hl);
         if (!rb) {
-            snprintf(err, errlen, "invalid URL \"%s\": unclosed [", url);
+            strata_errorf(err, errlen, "invalid URL \"%s\": unclosed [", url);
             return STRATA_EINVAL;
         }
         h = p + 1;
@@ -349,7 +349,7 @@ static int parse_url(const char *url, struct url *u, char *err, size_t errlen)
     }
     size_t pl = port ? (size_t)(hend - port) : 0;
     if (!hl || hl >= sizeof(u->host) || (port && (!pl || pl >= sizeof(u->port)))) {
-        snprintf(err, errlen, "invalid URL \"%s\"", url);
+        strata_errorf(err, errlen, "invalid URL \"%s\"", url);
         return STRATA_EINVAL;
     }
     memcpy(u->host, h, hl);
@@ -371,7 +371,7 @@ static int tcp_connect(const struct url *u, int64_t deadline, int *fd_out, char 
     hints.ai_socktype = SOCK_STREAM;
     int g = getaddrinfo(u->host, u->port, &hints, &res);
     if (g) {
-        snprintf(err, errlen, "cannot resolve %s: %s", u->host, gai_strerror(g));
+        strata_errorf(err, errlen, "cannot resolve %s: %s", u->host, gai_strerror(g));
         return STRATA_EUNAVAIL;
     }
     int last = ECONNREFUSED;
@@ -398,7 +398,7 @@ static int tcp_connect(const struct url *u, int64_t deadline, int *fd_out, char 
         close(fd);
     }
     freeaddrinfo(res);
-    snprintf(err, errlen, "cannot connect to %s:%s: %s", u->host, u->port, strerror(last));
+    strata_errorf(err, errlen, "cannot connect to %s:%s: %s", u->host, u->port, strerror(last));
     return last == ETIMEDOUT ? STRATA_ETIMEOUT : STRATA_EUNAVAIL;
 }
 
@@ -408,7 +408,7 @@ static void tls_error(char *err, size_t errlen, const char *what)
     char detail[256] = "";
     if (e)
         ERR_error_string_n(e, detail, sizeof(detail));
-    snprintf(err, errlen, "TLS: %s%s%s", what, detail[0] ? ": " : "", detail);
+    strata_errorf(err, errlen, "TLS: %s%s%s", what, detail[0] ? ": " : "", detail);
 }
 
 static int tls_start(struct ws *w, const struct url *u, const struct ws_options *o,
@@ -449,8 +449,8 @@ static int tls_start(struct ws *w, const struct url *u, const struct ws_options 
             continue;
         long v = SSL_get_verify_result(w->ssl);
         if (v != X509_V_OK) {
-            snprintf(err, errlen, "TLS: the server's certificate: %s",
-                     X509_verify_cert_error_string(v));
+            strata_errorf(err, errlen, "TLS: the server's certificate: %s",
+                          X509_verify_cert_error_string(v));
         } else {
             tls_error(err, errlen, "handshake failed");
         }
@@ -468,22 +468,23 @@ static int read_answer(struct ws *w, int64_t deadline, size_t *head_len, char *e
             return 0;
         }
         if (w->in.len > MAX_HANDSHAKE) {
-            snprintf(err, errlen, "the server's handshake answer is too long");
+            strata_errorf(err, errlen, "the server's handshake answer is too long");
             return STRATA_EPARSE;
         }
         int rc = recv_some(w, deadline);
         if (rc) {
-            snprintf(err, errlen, "%s while waiting for the server's handshake answer",
-                     rc == STRATA_ETIMEOUT ? "timed out" : "connection lost");
+            strata_errorf(err, errlen, "%s while waiting for the server's handshake answer",
+                          rc == STRATA_ETIMEOUT ? "timed out" : "connection lost");
             return rc == STRATA_ETIMEOUT ? rc : STRATA_EUNAVAIL;
         }
     }
 }
 
-int ws_connect(const char *url, const struct ws_options *o, struct ws **out, char *err,
+int ws_connect(const char *url, const struct ws_options *o, struct ws **out, int *status, char *err,
                size_t errlen)
 {
     *out = NULL;
+    *status = 0;
     struct url u;
     int rc = parse_url(url, &u, err, errlen);
     if (rc)
@@ -501,7 +502,7 @@ int ws_connect(const char *url, const struct ws_options *o, struct ws **out, cha
     uint8_t raw[16];
     char key[32];
     if ((rc = fill_random(raw, sizeof(raw)))) {
-        snprintf(err, errlen, "no random bytes for the handshake");
+        strata_errorf(err, errlen, "no random bytes for the handshake");
         goto fail;
     }
     EVP_EncodeBlock((unsigned char *)key, raw, sizeof(raw));
@@ -523,16 +524,15 @@ int ws_connect(const char *url, const struct ws_options *o, struct ws **out, cha
         rc = send_all(w, req.ptr, req.len, deadline);
     buf_release(&req);
     if (rc) {
-        snprintf(err, errlen, "cannot send the handshake");
+        strata_errorf(err, errlen, "cannot send the handshake");
         rc = STRATA_EUNAVAIL;
         goto fail;
     }
     size_t head_len = 0;
     if ((rc = read_answer(w, deadline, &head_len, err, errlen)))
         goto fail;
-    int status;
-    rc = ws_check_handshake(w->in.ptr, head_len, key, &status, err, errlen);
-    if (rc && status && status != 101) {
+    rc = ws_check_handshake(w->in.ptr, head_len, key, status, err, errlen);
+    if (rc && *status && *status != 101) {
         /* An error answer: show the server's text (up to Content-Length or what came). */
         struct slice cl = header_value(slice_make(w->in.ptr, head_len), "Content-Length");
         size_t want = 0;
@@ -547,7 +547,7 @@ int ws_connect(const char *url, const struct ws_options *o, struct ws **out, cha
         while (bl > 0 &&
                (w->in.ptr[head_len + bl - 1] == '\n' || w->in.ptr[head_len + bl - 1] == '\r'))
             bl--;
-        snprintf(err, errlen, "HTTP %d: %.*s", status, (int)bl, w->in.ptr + head_len);
+        strata_errorf(err, errlen, "HTTP %d: %.*s", *status, (int)bl, w->in.ptr + head_len);
     }
     if (rc)
         goto fail;
@@ -595,9 +595,9 @@ int ws_read(struct ws *w, struct buf *msg, int timeout_ms, int *close_code, char
                                             msg->max - msg->len, false, &f)
                            : 0;
         if (rc < 0) {
-            snprintf(err, errlen, "%s",
-                     rc == STRATA_ETOOLARGE ? "a message is larger than the limit"
-                                            : "the server sent an invalid WebSocket frame");
+            strata_errorf(err, errlen, "%s",
+                          rc == STRATA_ETOOLARGE ? "a message is larger than the limit"
+                                                 : "the server sent an invalid WebSocket frame");
             return rc;
         }
         if (rc == 0) {
@@ -609,7 +609,7 @@ int ws_read(struct ws *w, struct buf *msg, int timeout_ms, int *close_code, char
             if (rc == STRATA_ETIMEOUT)
                 return rc; /* a partial message stays in w->in for the next call */
             if (rc) {
-                snprintf(err, errlen, "connection error while reading");
+                strata_errorf(err, errlen, "connection error while reading");
                 return rc;
             }
             continue;
@@ -640,14 +640,14 @@ int ws_read(struct ws *w, struct buf *msg, int timeout_ms, int *close_code, char
         }
         /* Data: a new message (text/binary) or its continuation. */
         if ((f.opcode == WS_CONT) != w->in_message) {
-            snprintf(err, errlen, "the server sent an invalid sequence of message fragments");
+            strata_errorf(err, errlen, "the server sent an invalid sequence of message fragments");
             return STRATA_EPARSE;
         }
         w->in_message = true;
         rc = buf_append(msg, f.payload, (size_t)f.len);
         consume(w, total);
         if (rc) {
-            snprintf(err, errlen, "a message is larger than the limit");
+            strata_errorf(err, errlen, "a message is larger than the limit");
             return rc;
         }
         if (f.fin) {

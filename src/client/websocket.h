@@ -82,10 +82,12 @@ struct ws_options {
 /*
  * Connect to url (ws://, wss://, http:// or https://; host, optional port,
  * path and query) and do the opening handshake. On an error answer (e.g.
- * 400 for a bad query) err holds "HTTP <status>: <body>" and the code maps
- * the status. Connection and TLS failures give STRATA_EUNAVAIL.
+ * 400 for a bad query) *status is its HTTP status, err holds "HTTP <status>:
+ * <body>" and the code maps the status; *status is 0 when no answer came.
+ * A malformed URL or TLS file gives STRATA_EINVAL, connection and TLS
+ * failures STRATA_EUNAVAIL.
  */
-int ws_connect(const char *url, const struct ws_options *o, struct ws **out, char *err,
+int ws_connect(const char *url, const struct ws_options *o, struct ws **out, int *status, char *err,
                size_t errlen);
 /*
  * Read the next text or binary message into msg (bounded by its maximum),

@@ -1,9 +1,9 @@
 """Issue [8/10]: the `strata` command-line client against a running server.
 
 Push a file (and stdin, over each transport), read it back with `strata query` in each
-output format, and check that mistakes give the documented exit codes and one-line
-messages. The query commands that need the query engine of issue [4/10] (metric tables,
-labels, series, stats, tail) are in pending_cli_query.py until it is merged.
+output format, check that mistakes give the documented exit codes and one-line messages,
+and use Strata's mutual TLS and tokens. The commands over the query engine (metric tables,
+LogsGoQL, labels, series, stats, tail) are in test_cli_query.py.
 """
 import json
 import os
@@ -218,3 +218,52 @@ def test_cli_tenant_and_environment(env):
     eq((code, out), (0, "hello\n"), "query in tenant acme ($STRATA_TENANT)")
     code, out, err = strata_cli(env, "query", *conn_flags(s), "-o", "raw", '{app="t"}')
     eq((code, out), (0, ""), "nothing in the default tenant")
+
+
+def test_cli_over_mtls_with_tokens(env):
+    """Strata's own mutual TLS and bearer tokens (issue [9/10]): push, query and tail."""
+    from test_security import PKI, start_tls, tokens_file
+    pki = PKI(env)
+    s = start_tls(env, pki, mtls=True, extra=["--auth.tokens-file=" + tokens_file(env)])
+    tls = ["--addr", s.url, "--ca-file", pki.path("ca.crt"), "--cert-file",
+           pki.path("client.crt"), "--key-file", pki.path("client.key")]
+    writer, reader = "red-writer-token-0123456789", "red-reader-token-0123456789"
+    token_file = os.path.join(env.tmpdir("token"), "reader")
+    with open(token_file, "w") as f:
+        f.write(reader + "\n")
+    code, out, err = strata_cli(env, "push", *tls, "--transport", "http", "--token", writer,
+                                "-l", "app=sec", stdin=b"one\ntwo\n")
+    eq((code, err), (0, ""), "push over HTTPS with the writer's token")
+    code, out, err = strata_cli(env, "query", *tls, "--token-file", token_file, "-o", "raw",
+                                "--direction", "forward", '{app="sec"}')
+    eq((code, out, err), (0, "one\ntwo\n", ""), "query with the reader's token (from a file)")
+    code, out, err = strata_cli(env, "query", *tls, "-o", "raw", '{app="sec"}',
+                                extra_env={"STRATA_TOKEN": reader})
+    eq((code, out), (0, "two\none\n"), "the token from $STRATA_TOKEN (newest first)")
+    code, out, err = strata_cli(env, "labels", *tls, "--token", reader)
+    check(code == 0 and "app" in out.split(), "labels: %r %r" % (out, err))
+
+    code, out, err = strata_cli(env, "query", *tls, '{app="sec"}')
+    eq((code, err), (4, "strata query: HTTP 401: missing token\n"), "no token: exit 4")
+    code, out, err = strata_cli(env, "query", *tls, "--token", writer, '{app="sec"}')
+    eq(code, 4, "a writer's token cannot read")
+    check(err.startswith("strata query: HTTP 403: permission denied"), repr(err))
+    code, out, err = strata_cli(env, "push", *tls, "--transport", "http", "--token", reader,
+                                "-l", "app=sec", stdin=b"three\n")
+    eq(code, 4, "a reader's token cannot push (stderr %r)" % err)
+    code, out, err = strata_cli(env, "query", "--addr", s.url, "--ca-file", pki.path("ca.crt"),
+                                "--token", reader, '{app="sec"}')
+    eq(code, 3, "no client certificate: the handshake fails (stderr %r)" % err)
+
+    # tail over wss://, with the token and the client certificate.
+    p = subprocess.Popen([env.binary, "tail", *tls, "--token", reader, "-o", "raw",
+                          '{app="sec"}'], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    env.on_cleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
+    eq([p.stdout.readline(), p.stdout.readline()], [b"one\n", b"two\n"], "tail over TLS")
+    code, out, err = strata_cli(env, "push", *tls, "--transport", "http", "--token", writer,
+                                "-l", "app=sec", stdin=b"three\n")
+    eq(p.stdout.readline(), b"three\n", "tail sees the new line")
+    p.terminate()
+    eq(p.wait(30), 0, "SIGTERM ends the tail with 0")
+    code, out, err = strata_cli(env, "tail", *tls, '{app="sec"}')
+    eq((code, err), (4, "strata tail: HTTP 401: missing token\n"), "tail without a token")

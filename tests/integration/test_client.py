@@ -204,7 +204,8 @@ def test_client_queue_full_policies(env):
 
 
 # ---- TLS, bearer token and tenant, seen by real TLS peers (Python grpcio and ssl) ----
-# Strata's own TLS and token checks are issue [9/10]; these show what the library sends.
+# These show what the library sends and refuses on both transports; Strata's own checks
+# (issue [9/10]) cover HTTP so far: test_client_against_strata_mtls_and_tokens.
 
 def make_certs(env):
     """A CA; server certificates for the name strata.test (no IP) and for the address
@@ -479,3 +480,36 @@ def test_client_demo(env):
     # The demo stopped its server.
     with socket.socket() as so:
         check(so.connect_ex(("127.0.0.1", http_port)) != 0, "the demo's server is gone")
+
+
+def test_client_against_strata_mtls_and_tokens(env):
+    """Strata's own mutual TLS and bearer tokens (issue [9/10], the HTTP listener)."""
+    from test_security import PKI, start_tls, tokens_file
+    pki = PKI(env)
+    s = start_tls(env, pki, mtls=True, extra=["--auth.tokens-file=" + tokens_file(env)])
+    mtls = ["--ca", pki.path("ca.crt"), "--cert", pki.path("client.crt"), "--key",
+            pki.path("client.key")]
+    push = ["push", 3, "sec", "--label", "app=sec"]
+    for transport in ("http", "http-json"):
+        out = run_driver(env, s.url, *push, "--transport", transport, "--token",
+                         "red-writer-token-0123456789", *mtls)
+        eq((out["rc"], out["error"]), (0, ""), "%s push with the writer's token" % transport)
+    cases = [
+        ([], "EUNAUTH", "failed to upload log(s): HTTP 401: missing token"),
+        (["--token", "not-a-token-0123456789"], "EUNAUTH", "failed to upload log(s): HTTP 401: "),
+        (["--token", "red-reader-token-0123456789"], "EFORBIDDEN",
+         "failed to upload log(s): HTTP 403: permission denied"),
+        (["--token", "red-writer-token-0123456789", "--tenant", "blue"], "EFORBIDDEN",
+         "failed to upload log(s): HTTP 403: "),
+    ]
+    for args, errname, msg in cases:
+        out = run_driver(env, s.url, *push, "--transport", "http", *args, *mtls)
+        eq(out["errname"], errname, "%r" % args)
+        check(out["error"].startswith(msg), "%r: %r" % (args, out["error"]))
+    out = run_driver(env, s.url, *push, "--transport", "http", "--token",
+                     "red-writer-token-0123456789", "--ca", pki.path("ca.crt"))
+    eq(out["errname"], "EUNAVAIL", "no client certificate")
+    out = run_driver(env, s.url, *push, "--transport", "http", "--token",
+                     "red-writer-token-0123456789", "--ca", pki.path("ca.crt"), "--cert",
+                     pki.path("rogue.crt"), "--key", pki.path("rogue.key"))
+    eq(out["errname"], "EUNAVAIL", "a client certificate from another CA")

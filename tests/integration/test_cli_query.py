@@ -1,9 +1,5 @@
-"""PENDING until the `query` branch (issue [4/10]) is merged: run.py skips this file (its name
-does not start with test_). Rename it to test_cli_query.py then.
-
-The CLI's commands over the query engine: metric queries as tables, instant queries,
-LogsGoQL, labels, series, stats, and tail over the WebSocket. Checked against a scratch merge
-of `client` and `query` (see the client branch's report).
+"""Issue [8/10]: the CLI's commands over the query engine (issue [4/10]): metric queries as
+tables, instant queries, LogsGoQL, labels, series, stats, and tail over the WebSocket.
 """
 import json
 import os
@@ -39,11 +35,14 @@ def test_cli_query_matrix_as_a_table(env):
     rng = ["--from", str(t0 + MIN), "--to", str(t0 + 3 * MIN), "--step", "1m"]
     code, out, err = strata_cli(env, "query", *conn_flags(s), *rng, q)
     eq((code, err), (0, ""), "matrix query")
-    rows = [re.split(r"\s{2,}", l.strip()) for l in out.splitlines()]
-    header = rows[0]
+    lines = out.splitlines()
+    header = re.split(r"\s{2,}", lines[0].strip())
     eq(header[0], "TIME", "first column")
     eq(sorted(header[1:]), ['{level="error"}', '{level="info"}'], "one column per series")
     col = {name: i for i, name in enumerate(header)}
+    # Cells start where their column's title starts; a step without a sample is blank.
+    starts = [lines[0].index(name) for name in header] + [None]
+    rows = [[l[starts[i]:starts[i + 1]].strip() for i in range(len(header))] for l in lines]
     # Windows (t-1m, t]: at t0+1m: info@10s; t0+2m: info@70s,71s + error@70s; t0+3m: info@130s.
     by_time = {r[0]: r for r in rows[1:]}
     eq(len(by_time), 3, "three steps:\n%s" % out)

@@ -8,6 +8,7 @@ says.
 """
 import os
 import re
+import shutil
 import socket
 import subprocess
 import time
@@ -414,8 +415,12 @@ def test_client_make_install_and_pkg_config(env):
     for f in files:
         check(os.path.exists(os.path.join(prefix, f)), "installed %s" % f)
     eq(os.readlink(os.path.join(prefix, "lib/libstrata.so")), "libstrata.so.0", "dev symlink")
-    with open(os.path.join(prefix, "lib/systemd/system/strata.service")) as f:
+    unit = os.path.join(prefix, "lib/systemd/system/strata.service")
+    with open(unit) as f:
         check("ExecStart=%s/bin/strata " % prefix in f.read(), "the unit runs the installed binary")
+    if shutil.which("systemd-analyze"):
+        p = subprocess.run(["systemd-analyze", "verify", unit], capture_output=True, timeout=60)
+        eq((p.returncode, p.stdout + p.stderr), (0, b""), "systemd-analyze verify")
     check("-I%s/include" % prefix in pkg_config(prefix, "--cflags"), "pkg-config --cflags")
     eq(pkg_config(prefix, "--libs"), ["-L%s/lib" % prefix, "-lstrata"], "pkg-config --libs")
     eq(pkg_config(prefix, "--modversion"), ["0.1.0"], "version")

@@ -164,6 +164,23 @@ def test_client_async_server_restart_loses_nothing(env):
         eq(late, [], "logs handed over after the old server exited, before a missing one")
 
 
+def test_client_shared_by_threads(env):
+    """One client used by eight threads at once, each transport, synchronous and
+    asynchronous: every upload succeeds and every log arrives exactly once."""
+    s = env.server()
+    t0 = time.time_ns()
+    runs = [("grpc", "logs", ["--one-by-one"]), ("grpc", "logs", ["--async", "--batch", 40]),
+            ("http", "push", ["--one-by-one"]), ("http-json", "push", ["--async", "--batch", 40])]
+    for transport, cmd, mode in runs:
+        prefix = "thr-%s-%s-%s" % (transport, cmd, mode[0].strip("-"))
+        out = run_driver(env, addr_for(s, transport), cmd, 400, prefix, "--threads", 8,
+                         "--transport", transport, "--label", "run=" + prefix, *mode,
+                         "--wait-ms", 20, "--flush-ms", 60000)
+        eq((out["ok"], out["failed"], out["close_rc"]), (400, 0, ""), prefix)
+        got = read_back(s, '{run="%s"}' % prefix, t0 - HOUR, time.time_ns() + HOUR)
+        eq(sorted(seq_of(g[1], prefix) for g in got), list(range(400)), prefix + ": each once")
+
+
 def _queue_run(env, policy, n, prefix):
     port = free_port()
     d = Driver(env, "127.0.0.1:%d" % port, "logs", n, prefix, "--async", "--queue", 50,

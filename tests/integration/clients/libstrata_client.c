@@ -16,7 +16,8 @@
  * --close-timeout-ms, --rate (uploads per second, one log each), --one-by-one
  * (one upload per log in sync mode too), --wait-stdin (print a line after the
  * uploads, then wait for one on stdin before closing), --flush-ms (flush
- * before reading the final counters and closing; -1 waits as long as it takes).
+ * before reading the final counters and closing; -1 waits as long as it takes),
+ * --threads N (the uploads spread over N threads sharing the client).
  *
  * Messages carry the time of their upload (<ns>, CLOCK_REALTIME) so a test can
  * tell which ones were handed over after a given moment.
@@ -88,6 +89,67 @@ static long num(const char *s)
     return v;
 }
 
+/* The uploads of `logs` and `push`: indexes [first, n) stepping by step, on one thread. */
+struct work {
+    struct strata_client *c;
+    const char *prefix;
+    bool logs, each;
+    long first, step, n;
+    double rate;
+    long long t_start;
+    const struct strata_label *labels;
+    size_t n_labels;
+    struct strata_log *lv;
+    struct strata_entry *ev;
+    char **text;
+    pthread_mutex_t *lock; /* guards the results below, shared by the threads */
+    int *ok, *failed, *first_failed, *first_failed_rc;
+    long long *first_failed_ms;
+    char *last_error;
+};
+
+static void *upload_range(void *arg)
+{
+    static const char *const levels[] = {"info", "warn", "error"};
+    struct work *w = arg;
+    for (long i = w->first; i < w->n; i += w->step) {
+        if (w->rate > 0) { /* pace the uploads: upload i at t_start + i / rate */
+            long long due = w->t_start + (long long)((double)i * 1e9 / w->rate);
+            long long wait = due - now_ns(CLOCK_MONOTONIC);
+            if (wait > 0) {
+                struct timespec ts = {wait / 1000000000LL, wait % 1000000000LL};
+                nanosleep(&ts, NULL);
+            }
+        }
+        w->text[i] = malloc(128);
+        snprintf(w->text[i], 128, "%s-%ld-%lld", w->prefix, i, now_ns(CLOCK_REALTIME));
+        if (w->logs)
+            w->lv[i] = (struct strata_log){
+                i % 2 ? "svc-b" : "svc-a", levels[i % 3], w->text[i], 0, w->labels, w->n_labels};
+        else
+            w->ev[i] =
+                (struct strata_entry){w->labels, w->n_labels, 0, w->text[i], strlen(w->text[i])};
+        if (!w->each)
+            continue;
+        long long t0 = now_ns(CLOCK_MONOTONIC);
+        int r = w->logs ? strata_upload_log(w->c, &w->lv[i]) : strata_push(w->c, &w->ev[i], 1);
+        pthread_mutex_lock(w->lock);
+        if (r == 0) {
+            (*w->ok)++;
+        } else {
+            if (*w->first_failed < 0 || i < *w->first_failed) {
+                *w->first_failed = (int)i;
+                *w->first_failed_rc = r;
+                *w->first_failed_ms = (now_ns(CLOCK_MONOTONIC) - t0) / 1000000;
+            }
+            (*w->failed)++;
+            snprintf(w->last_error, 512, "%s", strata_last_error());
+        }
+        pthread_mutex_unlock(w->lock);
+    }
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -102,7 +164,7 @@ int main(int argc, char **argv)
     struct strata_label labels[MAX_LABELS];
     size_t n_labels = 0;
     double rate = 0;
-    int wait_stdin = 0, one_by_one = 0, flush_ms = -2;
+    int wait_stdin = 0, one_by_one = 0, flush_ms = -2, threads = 1;
     for (int i = 3; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] != '-' || a[1] != '-') {
@@ -165,6 +227,8 @@ int main(int argc, char **argv)
             o.retry_max_ms = (int)num(v);
         else if (!strcmp(a, "--close-timeout-ms"))
             o.close_timeout_ms = (int)num(v);
+        else if (!strcmp(a, "--threads"))
+            threads = (int)num(v);
         else if (!strcmp(a, "--flush-ms"))
             flush_ms = (int)num(v);
         else if (!strcmp(a, "--rate"))
@@ -191,7 +255,6 @@ int main(int argc, char **argv)
         printf("}\n");
         return 0;
     }
-    static const char *const levels[] = {"info", "warn", "error"};
     int rc = 0, ok = 0, failed = 0, first_failed = -1, first_failed_rc = 0;
     long long first_failed_ms = 0;
     char last_error[512] = "";
@@ -209,38 +272,39 @@ int main(int argc, char **argv)
         struct strata_entry *ev = calloc((size_t)n + 1, sizeof(*ev));
         char **text = calloc((size_t)n + 1, sizeof(*text));
         bool each = o.async || one_by_one;
-        for (long i = 0; i < n; i++) {
-            if (rate > 0) { /* pace the uploads: upload i at t_start + i / rate */
-                long long due = t_start + (long long)((double)i * 1e9 / rate);
-                long long wait = due - now_ns(CLOCK_MONOTONIC);
-                if (wait > 0) {
-                    struct timespec ts = {wait / 1000000000LL, wait % 1000000000LL};
-                    nanosleep(&ts, NULL);
-                }
-            }
-            text[i] = malloc(128);
-            snprintf(text[i], 128, "%s-%ld-%lld", args[1], i, now_ns(CLOCK_REALTIME));
-            if (logs)
-                lv[i] = (struct strata_log){
-                    i % 2 ? "svc-b" : "svc-a", levels[i % 3], text[i], 0, labels, n_labels};
-            else
-                ev[i] = (struct strata_entry){labels, n_labels, 0, text[i], strlen(text[i])};
-            if (!each)
-                continue;
-            long long t0 = now_ns(CLOCK_MONOTONIC);
-            int r = logs ? strata_upload_log(c, &lv[i]) : strata_push(c, &ev[i], 1);
-            if (r == 0) {
-                ok++;
-            } else {
-                if (first_failed < 0) {
-                    first_failed = (int)i;
-                    first_failed_rc = r;
-                    first_failed_ms = (now_ns(CLOCK_MONOTONIC) - t0) / 1000000;
-                }
-                failed++;
-                snprintf(last_error, sizeof(last_error), "%s", strata_last_error());
-            }
+        pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+        if (threads < 1 || threads > 64 || (threads > 1 && !each)) {
+            fprintf(stderr, "libstrata_client: --threads 1..64, with --async or --one-by-one\n");
+            return 2;
         }
+        pthread_t tid[64];
+        struct work w[64];
+        for (int t = 0; t < threads; t++) {
+            w[t] = (struct work){c,
+                                 args[1],
+                                 logs,
+                                 each,
+                                 t,
+                                 threads,
+                                 n,
+                                 rate,
+                                 t_start,
+                                 labels,
+                                 n_labels,
+                                 lv,
+                                 ev,
+                                 text,
+                                 &lock,
+                                 &ok,
+                                 &failed,
+                                 &first_failed,
+                                 &first_failed_rc,
+                                 &first_failed_ms,
+                                 last_error};
+            pthread_create(&tid[t], NULL, upload_range, &w[t]);
+        }
+        for (int t = 0; t < threads; t++)
+            pthread_join(tid[t], NULL);
         if (!each) {
             rc = logs ? strata_upload_logs(c, lv, (size_t)n) : strata_push(c, ev, (size_t)n);
             if (rc == 0)

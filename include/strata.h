@@ -68,7 +68,9 @@
  *   STRATA_QUEUE_DROP_OLDEST  the oldest queued entries (never those being sent)
  *                             are dropped to make room, counted in
  *                             strata_stats.dropped and reported to on_error, and
- *                             the upload succeeds: the freshest logs are kept.
+ *                             the upload succeeds: the freshest logs are kept
+ *                             (when the batch being sent alone leaves too little
+ *                             room, the upload fails with STRATA_EBUSY).
  * An upload is all or nothing: either all its entries are queued or none.
  *
  * Errors. Every function that can fail returns 0 or a negative STRATA_E* code

@@ -499,6 +499,8 @@ def test_client_demo(env):
                                     ("us-west1", "warn", "Cache miss")):
         check(re.search(r'level="%s", service="%s".*\} %s\n' % (level, service, message), out),
               "%s/%s/%s in the query's output:\n%s" % (service, level, message, out))
+    check(re.search(r"\n\S+  3 +us-west1 +warn +\{\} +Connection refused\n", out),
+          "the LogsGoQL table counts the fixed-time log too:\n%s" % out)
     # The demo stopped its server.
     with socket.socket() as so:
         check(so.connect_ex(("127.0.0.1", http_port)) != 0, "the demo's server is gone")

@@ -11,7 +11,7 @@
  *    "config":[{"name":"data-dir","room":"core","type":"string","value":"data",
  *               "default":"data","source":"default|file|flag","secret":false}, ...]}
  *
- * tiers lists the chain from store_chain() in order, each with the counts its
+ * tiers lists the chain from store_tiers() in order, each with the counts its
  * stats op gives for the asking tenant over all time (a tier whose stats fail
  * carries "error" instead of counts). config lists every option of
  * config_options with its effective value; secrets (config_is_secret) are
@@ -144,7 +144,7 @@ HANDLER(h_status)
     jw_bool(&w, srv->ready != 0);
     jw_key(&w, "tenant");
     jw_string(&w, req->tenant ? req->tenant : "");
-    write_tiers(&w, store_chain(srv->store), req->tenant);
+    write_tiers(&w, store_tiers(srv->store), req->tenant);
     write_config(&w, srv->cfg);
     jw_object_end(&w);
     if (w.rc < 0) {

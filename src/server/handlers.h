@@ -51,6 +51,9 @@ HANDLER(h_loki_tail);
 HANDLER(h_logsgo_query);
 HANDLER(h_logsgo_labels);
 
+/* api_admin.c: storage administration */
+HANDLER(h_admin_flush);
+
 /* dashboard.c */
 HANDLER(h_dashboard);
 

@@ -43,6 +43,8 @@ const struct http_route server_routes[] = {
     /* LogsGO REST API */
     {"GET", "/api/v1/query", h_logsgo_query, NULL, ROUTE_READ},
     {"GET", "/api/v1/labels", h_logsgo_labels, NULL, ROUTE_READ},
+    /* storage administration */
+    {"POST", "/api/v1/admin/flush", h_admin_flush, NULL, ROUTE_ADMIN},
     /* the dashboard: everything else under / */
     {"GET", "/", h_dashboard, "/dashboard", ROUTE_PREFIX | ROUTE_OPEN},
     {0},

@@ -11,7 +11,25 @@
  * Threading: every op may be called from several threads at once; a tier
  * does its own locking. What select returns is a snapshot: it stays valid and
  * unchanged (even if the tier flushes or compacts meanwhile) until every
- * cursor it returned is closed.
+ * cursor it returned is closed. Different cursors may be read on different
+ * threads at once; one cursor is read by one thread at a time.
+ *
+ * Hand-over (docs/STORAGE.md, "The chain"). Data moves down the chain in two
+ * ways, both driven by the store:
+ *   - A frozen head generation is handed to the next tier as sorted streams
+ *     of entries (struct handover): absorb() must return only once the next
+ *     tier holds the data durably; the store then calls commit() (if the tier
+ *     has one) and drops the generation from the head in one step under the
+ *     store's hand-over lock, so a query sees the data in exactly one of the
+ *     two tiers. Only after that does the store checkpoint the WAL: a failed
+ *     absorb loses nothing (the generation stays queryable in the head and in
+ *     the WAL, and is retried; after a restart it is replayed).
+ *   - Whole part files age out of local disk into the tier after it:
+ *     adopt_part() must return once that tier holds the file durably; the
+ *     local tier deletes its copy afterwards.
+ * durable_seq() tells the store, at start-up, which WAL segments a tier
+ * already holds, so that a crash between absorb and the WAL checkpoint does
+ * not replay them twice.
  */
 #ifndef STRATA_TIER_H
 #define STRATA_TIER_H
@@ -24,6 +42,7 @@
 #include "query/selector.h"
 
 struct tier;
+struct part_info;
 
 /* What a query asks a tier for. */
 struct tier_query {
@@ -59,11 +78,14 @@ struct tier_read_stats {
 };
 
 /*
- * A batch of entries of one stream, in the cursor's order. The arrays are
- * valid until the next call on the cursor. sizes[i] is the line length (given
+ * A batch of entries of one stream, in the cursor's order. The arrays, and
+ * the line and metadata bytes they point to, are valid until the next call on
+ * the cursor (or its close): a consumer copies what it keeps, so that a scan
+ * holds one decompressed block per cursor, not the whole result. sizes[i] is the line length (given
  * even without lines). meta[i] is the structured metadata of entry i in
  * labels_encode form (len 0 = none); meta itself is NULL when no entry of the
- * batch has any.
+ * batch has any, and may be NULL without want_lines (metadata is stored
+ * beside the lines and read with them).
  */
 struct entry_batch {
     uint32_t n;
@@ -100,6 +122,42 @@ struct tier_stats {
     uint64_t streams, chunks, entries, bytes;
 };
 
+/* What a tier holds as a whole (the status page and metrics). */
+struct tier_usage {
+    uint64_t streams, entries, bytes; /* bytes: of lines */
+    uint64_t parts, disk_bytes;       /* files or objects and their size (0 for memory) */
+    int64_t min_ts, max_ts;           /* 0 when empty */
+};
+
+/* One stream of a hand-over, with a cursor over all its entries (forward, lines and metadata). */
+struct handover_stream {
+    const char *tenant;
+    uint64_t fp;
+    const struct label *labels; /* sorted */
+    uint32_t n_labels;
+    struct slice key;
+    int64_t min_ts, max_ts;
+    uint64_t entries, bytes;
+    struct tier_cursor *cursor; /* owned by the hand-over: do not close */
+};
+
+typedef int (*handover_stream_fn)(void *arg, const struct handover_stream *s);
+
+/* A frozen head generation on its way to the next tier. */
+struct handover {
+    uint64_t seq; /* every WAL segment numbered <= seq is in this hand-over or an earlier one */
+    uint64_t streams, entries, bytes;
+    int64_t min_ts, max_ts;
+    /*
+     * Call fn for every stream, grouped by tenant (tenants in byte order,
+     * streams in no particular order); a nonzero return stops the walk and
+     * is returned. May be called more than once (a retried absorb).
+     */
+    int (*each)(struct handover *h, handover_stream_fn fn, void *arg);
+    void *giver; /* private to the giving tier */
+    void *taker; /* private to the receiving tier, from absorb to commit */
+};
+
 struct tier_ops {
     const char *name; /* "head", "local", "s3", "clickhouse" */
     /*
@@ -115,7 +173,11 @@ struct tier_ops {
                   void *arg);
     /* Add this tier's counts for q to out. */
     int (*stats)(struct tier *t, const struct tier_query *q, struct tier_stats *out);
-    /* Move what is due to the next tier (force: everything). NULL if not applicable. */
+    /*
+     * Periodic upkeep, called by the store's maintenance thread: compact, and
+     * move what is due to the next tier (force: compact everything that can
+     * be, now). NULL if the tier has none.
+     */
     int (*flush)(struct tier *t, bool force);
     void (*close)(struct tier *t);
     /*
@@ -125,6 +187,20 @@ struct tier_ops {
      * tiers that keep metadata beside the lines).
      */
     bool meta_without_lines;
+
+    /* ---- the chain (any may be NULL when a tier cannot do it) ---- */
+
+    /* Take a head generation; return only once it is durable here (see the top of this file). */
+    int (*absorb)(struct tier *t, struct handover *h);
+    /* Make what absorb took visible to queries; called with the store's hand-over lock held. */
+    void (*commit)(struct tier *t, struct handover *h);
+    /* The highest hand-over seq this tier holds durably (0 if none). */
+    uint64_t (*durable_seq)(struct tier *t);
+    /* Take a whole part file (path) aged out of the tier before; durable on return. */
+    int (*adopt_part)(struct tier *t, const char *path, const struct part_info *info);
+    /* Delete every entry older than before (global retention); whole parts at a time is fine. */
+    int (*expire)(struct tier *t, int64_t before);
+    int (*usage)(struct tier *t, struct tier_usage *out);
 };
 
 struct tier {

@@ -25,8 +25,9 @@
 
 struct grpc_conn {
     grpc_channel *channel;
-    char *auth;   /* "Bearer <token>" or NULL */
-    char *tenant; /* or NULL */
+    int unavailable; /* read and written atomically: the last call found no server */
+    char *auth;      /* "Bearer <token>" or NULL */
+    char *tenant;    /* or NULL */
     int timeout_ms;
 };
 
@@ -65,17 +66,18 @@ int grpc_conn_new(const char *target, const struct strata_options *o, struct grp
     if (o->tenant && o->tenant[0])
         g->tenant = xstrdup(o->tenant);
 
-    /* Reconnect soon after the server comes back: the sender's backoff paces the calls. */
+    /*
+     * Reconnect soon after the server comes back: the sender's backoff paces the calls.
+     * (GRPC_ARG_MIN_RECONNECT_BACKOFF_MS is left alone: it is the time a connection
+     * attempt is given, and a short one fails every attempt on a loaded machine.)
+     */
     char agent[64];
     snprintf(agent, sizeof(agent), "strata-client/%s", strata_client_version());
-    grpc_arg args[5];
+    grpc_arg args[4];
     memset(args, 0, sizeof(args));
     int na = 0;
     args[na].type = GRPC_ARG_INTEGER;
     args[na].key = (char *)GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS;
-    args[na++].value.integer = 100;
-    args[na].type = GRPC_ARG_INTEGER;
-    args[na].key = (char *)GRPC_ARG_MIN_RECONNECT_BACKOFF_MS;
     args[na++].value.integer = 100;
     args[na].type = GRPC_ARG_INTEGER;
     args[na].key = (char *)GRPC_ARG_MAX_RECONNECT_BACKOFF_MS;
@@ -171,9 +173,17 @@ static int code_rc(grpc_status_code c, bool *retryable)
 }
 
 int grpc_conn_call(struct grpc_conn *g, const char *method, struct slice req, struct buf *resp,
-                   struct send_result *r)
+                   bool wait_ready, struct send_result *r)
 {
     memset(r, 0, sizeof(*r));
+    /*
+     * After a failure to connect, the channel waits out its own growing reconnect
+     * backoff before it tries again, and calls fail at once meanwhile: a server that
+     * came back would be found seconds late. The caller paces its retries itself, so
+     * each retry gets a fresh connection attempt.
+     */
+    if (__atomic_load_n(&g->unavailable, __ATOMIC_RELAXED))
+        grpc_channel_reset_connect_backoff(g->channel);
     grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
     gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
                                          gpr_time_from_millis(g->timeout_ms, GPR_TIMESPAN));
@@ -204,6 +214,12 @@ int grpc_conn_call(struct grpc_conn *g, const char *method, struct slice req, st
     grpc_op ops[6];
     memset(ops, 0, sizeof(ops));
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    /*
+     * gRPC makes progress on a connection only while some thread polls for it (here:
+     * a call waiting in pluck), or every few seconds otherwise: a retry that failed
+     * at once would find a server that came back only seconds later.
+     */
+    ops[0].flags = wait_ready ? GRPC_INITIAL_METADATA_WAIT_FOR_READY : 0;
     ops[0].data.send_initial_metadata.count = n_md;
     ops[0].data.send_initial_metadata.metadata = md;
     ops[1].op = GRPC_OP_SEND_MESSAGE;
@@ -227,9 +243,18 @@ int grpc_conn_call(struct grpc_conn *g, const char *method, struct slice req, st
         grpc_event ev =
             grpc_completion_queue_pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
         (void)ev; /* the status says how it went, even when the batch failed */
+        if (wait_ready && status == GRPC_STATUS_DEADLINE_EXCEEDED &&
+            grpc_channel_check_connectivity_state(g->channel, 0) != GRPC_CHANNEL_READY) {
+            /* The call waited for a connection that never came: say so, as a first try would. */
+            status = GRPC_STATUS_UNAVAILABLE;
+            grpc_slice_unref(details);
+            details =
+                grpc_slice_from_static_string("no connection to the server within the timeout");
+        }
         bool retry;
         int rc = code_rc(status, &retry);
         r->status = (int)status;
+        __atomic_store_n(&g->unavailable, status == GRPC_STATUS_UNAVAILABLE, __ATOMIC_RELAXED);
         if (rc) {
             send_result_fail(r, rc, retry, "rpc error: code = %s desc = %.*s", code_name(status),
                              (int)GRPC_SLICE_LENGTH(details),

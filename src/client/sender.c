@@ -136,7 +136,7 @@ static int deliver(struct sender *s, struct centry **batch, size_t n, char *msg,
 {
     struct send_result r;
     for (int attempt = 0;; attempt++) {
-        if (client_deliver(s->c, batch, n, false, &r) == 0)
+        if (client_deliver(s->c, batch, n, false, attempt > 0, &r) == 0)
             return 0;
         if (!r.retryable) {
             snprintf(msg, cap, "failed to upload log(s)%s%s", r.msg[0] ? ": " : "", r.msg);

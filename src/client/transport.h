@@ -47,10 +47,13 @@ int grpc_conn_new(const char *target, const struct strata_options *o, struct grp
  * mapped to a STRATA_E* code; UNAVAILABLE, RESOURCE_EXHAUSTED, ABORTED,
  * DEADLINE_EXCEEDED, CANCELLED (only a server cancels here, e.g. while it
  * shuts down) and INTERNAL are retryable. The message reads like Go's grpc errors:
- * "rpc error: code = Unavailable desc = ...".
+ * "rpc error: code = Unavailable desc = ...". A first attempt fails at once
+ * when there is no connection; with wait_ready the call waits for one until
+ * the timeout (gRPC's wait-for-ready), which is what a retry wants: the
+ * connection is made while the call waits, not only between calls.
  */
 int grpc_conn_call(struct grpc_conn *g, const char *method, struct slice req, struct buf *resp,
-                   struct send_result *r);
+                   bool wait_ready, struct send_result *r);
 void grpc_conn_free(struct grpc_conn *g);
 
 /* ---- HTTP ---- */

@@ -274,9 +274,10 @@ void strata_client_stats(struct strata_client *c, struct strata_stats *out);
 /*
  * Flush (asynchronous clients: up to close_timeout_ms, plus the request in
  * flight then, at most timeout_ms; what is still queued is dropped and
- * reported), stop the sender, close connections and free the client. Returns 0 when everything accepted was delivered, else the
- * last error (STRATA_ETIMEOUT when the deadline cut the flush). NULL is a
- * no-op returning 0.
+ * reported), stop the sender, close connections and free the client.
+ * Returns 0 when everything accepted was delivered, else the last error
+ * (STRATA_ETIMEOUT when the deadline cut the flush). NULL is a no-op
+ * returning 0.
  */
 int strata_client_close(struct strata_client *c);
 

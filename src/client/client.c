@@ -152,8 +152,13 @@ int strata_client_new(const char *addr, const struct strata_options *opts,
     return 0;
 }
 
+bool client_await(struct strata_client *c, int64_t until)
+{
+    return c->grpc && grpc_conn_await(c->grpc, until);
+}
+
 int client_deliver(struct strata_client *c, struct centry *const *v, size_t n, bool single,
-                   bool retry, struct send_result *r)
+                   struct send_result *r)
 {
     memset(r, 0, sizeof(*r));
     struct buf body, resp;
@@ -171,13 +176,13 @@ int client_deliver(struct strata_client *c, struct centry *const *v, size_t n, b
         }
         if (rc)
             goto too_large;
-        if (grpc_conn_call(c->grpc, method, buf_slice(&body), &resp, retry, r) == 0 &&
+        if (grpc_conn_call(c->grpc, method, buf_slice(&body), &resp, r) == 0 &&
             !upload_response_success(buf_slice(&resp)))
             send_result_fail(r, STRATA_EIO, false, "%s", ""); /* LogsGO's bare message */
     } else if (c->grpc) {
         if (encode_loki_proto(v, n, &body))
             goto too_large;
-        grpc_conn_call(c->grpc, "/logproto.Pusher/Push", buf_slice(&body), &resp, retry, r);
+        grpc_conn_call(c->grpc, "/logproto.Pusher/Push", buf_slice(&body), &resp, r);
     } else if (c->o.transport == STRATA_TRANSPORT_HTTP_JSON) {
         if (encode_loki_json(v, n, &body))
             goto too_large;
@@ -217,7 +222,7 @@ static int upload(struct strata_client *c, struct centry **v, size_t n, bool sin
                 centry_free(v[i]);
     } else {
         struct send_result r;
-        rc = client_deliver(c, v, n, single, false, &r);
+        rc = client_deliver(c, v, n, single, &r);
         for (size_t i = 0; i < n; i++)
             centry_free(v[i]);
         if (rc)

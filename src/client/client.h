@@ -32,12 +32,19 @@ struct strata_client {
 /*
  * Send v[0..n) in one request, once: LogsGO entries (all CENTRY_LOGSGO, as
  * UploadLog when single is set and n is 1, else UploadLogs) or stream
- * entries (all CENTRY_LOKI: Pusher/Push or HTTP push). A retry (gRPC) waits
- * for the connection up to the timeout instead of failing at once. Fills r;
- * returns r->rc.
+ * entries (all CENTRY_LOKI: Pusher/Push or HTTP push). Fills r; returns r->rc.
  */
 int client_deliver(struct strata_client *c, struct centry *const *v, size_t n, bool single,
-                   bool retry, struct send_result *r);
+                   struct send_result *r);
+
+/*
+ * Wait for a retry: until until (monotonic ns), or less when the connection
+ * comes back. Over gRPC this drives the channel's reconnection meanwhile
+ * (gRPC makes progress on a connection only while someone polls for it) and
+ * returns true as soon as it is ready; over HTTP it returns false at once
+ * (each request connects by itself) and the caller sleeps.
+ */
+bool client_await(struct strata_client *c, int64_t until);
 
 /* Record msg as the calling thread's last error (strata_last_error); returns rc. */
 __attribute__((format(printf, 2, 3))) int client_error(int rc, const char *fmt, ...);

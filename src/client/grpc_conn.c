@@ -21,6 +21,7 @@
 
 #include "client/transport.h"
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/err.h"
 
 struct grpc_conn {
@@ -111,6 +112,36 @@ fail:
     return rc;
 }
 
+bool grpc_conn_await(struct grpc_conn *g, int64_t until)
+{
+    /*
+     * After a failed connection the channel waits out its own growing reconnect
+     * backoff: the caller paces its retries itself, so connect again now.
+     */
+    if (__atomic_load_n(&g->unavailable, __ATOMIC_RELAXED))
+        grpc_channel_reset_connect_backoff(g->channel);
+    grpc_connectivity_state st = grpc_channel_check_connectivity_state(g->channel, 1);
+    grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+    int tag;
+    while (st != GRPC_CHANNEL_READY && st != GRPC_CHANNEL_SHUTDOWN) {
+        int64_t left = until - clock_mono_ns();
+        if (left <= 0)
+            break;
+        gpr_timespec deadline =
+            gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_nanos(left, GPR_TIMESPAN));
+        /* Completes when the state leaves st, or at the deadline (success false). */
+        grpc_channel_watch_connectivity_state(g->channel, st, deadline, cq, &tag);
+        grpc_event ev =
+            grpc_completion_queue_pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        if (!ev.success)
+            break;
+        st = grpc_channel_check_connectivity_state(g->channel, 1);
+    }
+    grpc_completion_queue_shutdown(cq);
+    grpc_completion_queue_destroy(cq);
+    return st == GRPC_CHANNEL_READY;
+}
+
 void grpc_conn_free(struct grpc_conn *g)
 {
     if (!g)
@@ -173,17 +204,9 @@ static int code_rc(grpc_status_code c, bool *retryable)
 }
 
 int grpc_conn_call(struct grpc_conn *g, const char *method, struct slice req, struct buf *resp,
-                   bool wait_ready, struct send_result *r)
+                   struct send_result *r)
 {
     memset(r, 0, sizeof(*r));
-    /*
-     * After a failure to connect, the channel waits out its own growing reconnect
-     * backoff before it tries again, and calls fail at once meanwhile: a server that
-     * came back would be found seconds late. The caller paces its retries itself, so
-     * each retry gets a fresh connection attempt.
-     */
-    if (__atomic_load_n(&g->unavailable, __ATOMIC_RELAXED))
-        grpc_channel_reset_connect_backoff(g->channel);
     grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
     gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
                                          gpr_time_from_millis(g->timeout_ms, GPR_TIMESPAN));
@@ -214,12 +237,6 @@ int grpc_conn_call(struct grpc_conn *g, const char *method, struct slice req, st
     grpc_op ops[6];
     memset(ops, 0, sizeof(ops));
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    /*
-     * gRPC makes progress on a connection only while some thread polls for it (here:
-     * a call waiting in pluck), or every few seconds otherwise: a retry that failed
-     * at once would find a server that came back only seconds later.
-     */
-    ops[0].flags = wait_ready ? GRPC_INITIAL_METADATA_WAIT_FOR_READY : 0;
     ops[0].data.send_initial_metadata.count = n_md;
     ops[0].data.send_initial_metadata.metadata = md;
     ops[1].op = GRPC_OP_SEND_MESSAGE;
@@ -243,14 +260,6 @@ int grpc_conn_call(struct grpc_conn *g, const char *method, struct slice req, st
         grpc_event ev =
             grpc_completion_queue_pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
         (void)ev; /* the status says how it went, even when the batch failed */
-        if (wait_ready && status == GRPC_STATUS_DEADLINE_EXCEEDED &&
-            grpc_channel_check_connectivity_state(g->channel, 0) != GRPC_CHANNEL_READY) {
-            /* The call waited for a connection that never came: say so, as a first try would. */
-            status = GRPC_STATUS_UNAVAILABLE;
-            grpc_slice_unref(details);
-            details =
-                grpc_slice_from_static_string("no connection to the server within the timeout");
-        }
         bool retry;
         int rc = code_rc(status, &retry);
         r->status = (int)status;

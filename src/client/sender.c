@@ -11,6 +11,9 @@
 #include "core/clock.h"
 #include "core/err.h"
 
+/* How often a retry waiting for a gRPC connection looks whether close began. */
+#define AWAIT_SLICE (100 * NS_PER_MS)
+
 struct sender {
     struct strata_client *c;
     const struct strata_options *o;
@@ -136,7 +139,7 @@ static int deliver(struct sender *s, struct centry **batch, size_t n, char *msg,
 {
     struct send_result r;
     for (int attempt = 0;; attempt++) {
-        if (client_deliver(s->c, batch, n, false, attempt > 0, &r) == 0)
+        if (client_deliver(s->c, batch, n, false, &r) == 0)
             return 0;
         if (!r.retryable) {
             snprintf(msg, cap, "failed to upload log(s)%s%s", r.msg[0] ? ": " : "", r.msg);
@@ -158,8 +161,18 @@ static int deliver(struct sender *s, struct centry **batch, size_t n, char *msg,
             }
             if (now >= until)
                 break;
-            wait_until(&s->work, &s->lock,
-                       s->closing && s->close_deadline < until ? s->close_deadline : until);
+            int64_t step = s->closing && s->close_deadline < until ? s->close_deadline : until;
+            /* Over gRPC, wait for the connection itself, a slice at a time (to see close). */
+            if (s->o->transport == STRATA_TRANSPORT_GRPC) {
+                pthread_mutex_unlock(&s->lock);
+                bool ready =
+                    client_await(s->c, step < now + AWAIT_SLICE ? step : now + AWAIT_SLICE);
+                pthread_mutex_lock(&s->lock);
+                if (ready)
+                    break;
+                continue;
+            }
+            wait_until(&s->work, &s->lock, step);
         }
         pthread_mutex_unlock(&s->lock);
         if (cut) {

@@ -17,6 +17,7 @@
  * - Backoff before retry k (k = 0, 1, ...): d = min(retry_max, retry_min * 2^k),
  *   then a wait drawn uniformly from [d/2, d] ("equal jitter": clients that
  *   failed together spread out, and none retries sooner than half the step).
+ *   Over gRPC the wait ends early when the connection is back (client_await).
  * - Close: the time trigger is ignored, batches go out until the queue is
  *   empty or close_timeout_ms passed; a batch in backoff at the deadline and
  *   whatever is still queued are given up (STRATA_ETIMEOUT).

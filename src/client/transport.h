@@ -47,13 +47,19 @@ int grpc_conn_new(const char *target, const struct strata_options *o, struct grp
  * mapped to a STRATA_E* code; UNAVAILABLE, RESOURCE_EXHAUSTED, ABORTED,
  * DEADLINE_EXCEEDED, CANCELLED (only a server cancels here, e.g. while it
  * shuts down) and INTERNAL are retryable. The message reads like Go's grpc errors:
- * "rpc error: code = Unavailable desc = ...". A first attempt fails at once
- * when there is no connection; with wait_ready the call waits for one until
- * the timeout (gRPC's wait-for-ready), which is what a retry wants: the
- * connection is made while the call waits, not only between calls.
+ * "rpc error: code = Unavailable desc = ...". A call fails at once when
+ * there is no connection.
  */
 int grpc_conn_call(struct grpc_conn *g, const char *method, struct slice req, struct buf *resp,
-                   bool wait_ready, struct send_result *r);
+                   struct send_result *r);
+/*
+ * Until until (monotonic ns) or until the channel is ready, whichever comes
+ * first, drive its connection attempts (after a failure, with its reconnect
+ * backoff reset): gRPC connects only while some thread polls, so without
+ * this a server that came back would be found seconds late. True when the
+ * channel is ready.
+ */
+bool grpc_conn_await(struct grpc_conn *g, int64_t until);
 void grpc_conn_free(struct grpc_conn *g);
 
 /* ---- HTTP ---- */

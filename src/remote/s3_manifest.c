@@ -401,7 +401,9 @@ int s3_manifest_decode(const char *data, size_t len, const char *prefix, struct 
         char tmp[128];
         const char *jerr = json_reader_error(&d.r, tmp, sizeof(tmp));
         strata_errorf(err, errlen, "manifest %s/%s: %s", prefix, S3_MANIFEST_NAME,
-                      d.why ? d.why : jerr ? jerr : "malformed");
+                      d.why  ? d.why
+                      : jerr ? jerr
+                             : "malformed");
         s3_manifest_release(out);
         rc = STRATA_EPARSE;
     }

@@ -767,8 +767,8 @@ static void copy_stream(const struct part_stream *ps, struct arena *a, struct ti
 static int querier_refresh(struct s3_tier *t, bool force, bool wait);
 
 /* Bloom filters the cursors of part p will test: one range per run of nearby filters. */
-static void bloom_ranges(struct part *p, const uint32_t *ids, uint32_t n, const struct tier_query *q,
-                         struct fetchset *f)
+static void bloom_ranges(struct part *p, const uint32_t *ids, uint32_t n,
+                         const struct tier_query *q, struct fetchset *f)
 {
     uint64_t lo = 0, hi = 0;
     bool open = false;
@@ -930,14 +930,14 @@ static int walk(struct tier *tier, const struct tier_query *q, struct arena *a, 
     return rc < 0 ? rc : 0;
 }
 
-static int st_select(struct tier *t, const struct tier_query *q, struct arena *a,
-                     tier_stream_fn fn, void *arg)
+static int st_select(struct tier *t, const struct tier_query *q, struct arena *a, tier_stream_fn fn,
+                     void *arg)
 {
     return walk(t, q, a, fn, arg, true);
 }
 
-static int st_series(struct tier *t, const struct tier_query *q, struct arena *a,
-                     tier_stream_fn fn, void *arg)
+static int st_series(struct tier *t, const struct tier_query *q, struct arena *a, tier_stream_fn fn,
+                     void *arg)
 {
     return walk(t, q, a, fn, arg, false);
 }
@@ -1062,6 +1062,25 @@ static int manifest_commit(struct s3_tier *t, struct s3_manifest *next, const ch
 
 static bool listed(const struct s3_manifest *m, const char *key);
 
+/* Put the header and the index-to-end range of a part file into the cache (best effort). */
+static void seed_cache(struct s3_tier *t, const char *path, const char *key, const char *etag,
+                       uint64_t ioff, uint64_t size)
+{
+    if (!t->cache)
+        return;
+    struct fsfile f;
+    if (fsio_open(&f, path, O_RDONLY | O_CLOEXEC) < 0)
+        return;
+    uint64_t len = size - ioff;
+    unsigned char *b = xmalloc(len > 16 ? len : 16);
+    if (fsio_pread(&f, b, 16, 0) == 0)
+        (void)s3_cache_put(t->cache, key, etag, s3_range(0, 16), b, 16);
+    if (fsio_pread(&f, b, len, ioff) == 0)
+        (void)s3_cache_put(t->cache, key, etag, s3_range((int64_t)ioff, (int64_t)len), b, len);
+    free(b);
+    fsio_close(&f);
+}
+
 /*
  * Upload the part file at path (info: what it holds) and describe it in
  * *mp (strings allocated). *present: the manifest lists it already (nothing
@@ -1139,9 +1158,14 @@ static int upload_part(struct s3_tier *t, const char *path, const struct part_in
         buf_release(&seed);
         return rc;
     }
-    /* What this process's queries will read first is on disk already: seed the cache. */
+    /*
+     * What this process's queries will read first (open_parts' ranges) is on disk
+     * already: seed the cache with it.
+     */
     if (seed.len)
         (void)s3_cache_put(t->cache, key, res.etag, s3_range(0, (int64_t)size), seed.ptr, seed.len);
+    else
+        seed_cache(t, path, key, res.etag, ioff, size);
     buf_release(&seed);
     *mp = (struct s3_manifest_part){
         .key = xstrdup(key),
@@ -1906,12 +1930,12 @@ int s3_tier_open(const struct config *cfg, const char *data_dir, struct tier **o
     t->m_deleted = metric_get(metrics_family(
         METRIC_COUNTER, "strata_s3_tier_deleted_objects_total",
         "Part objects deleted from the bucket (replaced, expired or orphaned).", NULL));
-    t->m_man_writes = metric_get(metrics_family(METRIC_COUNTER,
-                                                "strata_s3_tier_manifest_writes_total",
-                                                "Manifests written (each a commit).", NULL));
-    t->m_man_reads = metric_get(metrics_family(METRIC_COUNTER,
-                                               "strata_s3_tier_manifest_reads_total",
-                                               "Manifests read (start, querier refreshes).", NULL));
+    t->m_man_writes =
+        metric_get(metrics_family(METRIC_COUNTER, "strata_s3_tier_manifest_writes_total",
+                                  "Manifests written (each a commit).", NULL));
+    t->m_man_reads =
+        metric_get(metrics_family(METRIC_COUNTER, "strata_s3_tier_manifest_reads_total",
+                                  "Manifests read (start, querier refreshes).", NULL));
     t->m_open_parts = metric_get(metrics_family(METRIC_GAUGE, "strata_s3_tier_open_parts",
                                                 "S3 parts whose index is held in memory.", NULL));
     t->m_open_bytes = metric_get(metrics_family(METRIC_GAUGE, "strata_s3_tier_open_bytes",
@@ -1936,9 +1960,8 @@ int s3_tier_open(const struct config *cfg, const char *data_dir, struct tier **o
         goto fail;
 
     if (querier) {
-        const char *list = cfg->s3_read_prefixes && cfg->s3_read_prefixes[0]
-                               ? cfg->s3_read_prefixes
-                               : "strata/*";
+        const char *list =
+            cfg->s3_read_prefixes && cfg->s3_read_prefixes[0] ? cfg->s3_read_prefixes : "strata/*";
         for (const char *s = list; *s;) {
             size_t n = strcspn(s, ",");
             char *p = xstrndup(s, n);
@@ -1963,8 +1986,8 @@ int s3_tier_open(const struct config *cfg, const char *data_dir, struct tier **o
                 rc = STRATA_EINVAL;
                 goto fail;
             }
-            t->read_prefixes = xreallocarray(t->read_prefixes, t->n_read_prefixes + 1,
-                                             sizeof(*t->read_prefixes));
+            t->read_prefixes =
+                xreallocarray(t->read_prefixes, t->n_read_prefixes + 1, sizeof(*t->read_prefixes));
             t->read_prefixes[t->n_read_prefixes++] = xstrdup(q);
             free(p);
             s += n;

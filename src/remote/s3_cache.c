@@ -589,9 +589,9 @@ int s3_cache_fetch(struct s3_cache *c, struct s3_client *s3, const char *object,
 
 /* A GET of s3_cache_fetch_many: one request, or several close ranges of one object. */
 struct fetch_run {
-    size_t first, n;    /* members: order[first .. first + n) */
-    int64_t off, end;   /* the range fetched */
-    struct buf joined;  /* the bytes, when n > 1 */
+    size_t first, n;   /* members: order[first .. first + n) */
+    int64_t off, end;  /* the range fetched */
+    struct buf joined; /* the bytes, when n > 1 */
 };
 
 static bool coalescible(const struct s3_cache_req *r)

@@ -403,10 +403,11 @@ static int ropen_read_at(void *ctx, uint64_t off, size_t len, void *dst)
     if (!r && tl_cur && tl_cur->open == ro) {
         r = fetchset_find(&tl_cur->win, off, len);
         if (!r) {
+            /* The window's other ranges may have failed; this one is what counts. */
             int rc = cursor_window(tl_cur, off);
-            if (rc < 0)
-                return rc;
             r = fetchset_find(&tl_cur->win, off, len);
+            if (!r && rc < 0)
+                return rc;
         }
     }
     if (r) {

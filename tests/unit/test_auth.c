@@ -25,6 +25,7 @@
 #include "server/tenant.h"
 #include "server/tls.h"
 #include "server/tokens.h"
+#include "server/wsauth.h"
 #include "test.h"
 
 /* ---- minting ---- */
@@ -965,4 +966,53 @@ TEST(tls_file_both_forms_and_strictness)
         ASSERT_TRUE(strstr(err, bad[i].want) != NULL);
     }
     ASSERT_EQ_INT(tls_config_load("/nonexistent/tls.yaml", &c, err, sizeof(err)), STRATA_EINVAL);
+}
+
+/* ---- credentials in Sec-WebSocket-Protocol ---- */
+
+TEST(wsauth_subprotocols_carry_token_and_tenant)
+{
+    struct arena a;
+    arena_init(&a, 0);
+    char err[256];
+    const char *tok, *ten;
+    /* base64url("red-reader-token") and base64url("red|blue"), no padding */
+    ASSERT_EQ_INT(wsauth_parse("strata.v1, strata.bearer.cmVkLXJlYWRlci10b2tlbg ,"
+                               "strata.tenant.cmVkfGJsdWU,chat",
+                               &a, &tok, &ten, err, sizeof(err)),
+                  0);
+    ASSERT_EQ_STR(tok, "red-reader-token");
+    ASSERT_EQ_STR(ten, "red|blue");
+    ASSERT_EQ_INT(wsauth_parse("strata.v1", &a, &tok, &ten, err, sizeof(err)), 0);
+    ASSERT_TRUE(tok == NULL && ten == NULL);
+    ASSERT_EQ_INT(wsauth_parse(NULL, &a, &tok, NULL, err, sizeof(err)), 0);
+    ASSERT_TRUE(tok == NULL);
+    static const char *const bad[] = {
+        "strata.bearer.",                           /* empty */
+        "strata.bearer.A",                          /* 4k+1 */
+        "strata.bearer.AB",                         /* leftover bits */
+        "strata.bearer.cmVk=",                      /* padding */
+        "strata.bearer.cmVk, strata.bearer.Ymx1ZQ", /* twice */
+        "strata.tenant.AAE",                        /* control bytes */
+        "strata.tenant.c+/v",                       /* base64, not base64url */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        tok = ten = "unset";
+        ASSERT_EQ_INT(wsauth_parse(bad[i], &a, &tok, &ten, err, sizeof(err)), STRATA_EINVAL);
+        ASSERT_TRUE(tok == NULL && ten == NULL);
+        ASSERT_TRUE(strstr(err, "Sec-WebSocket-Protocol") != NULL);
+    }
+    /* A value over the cap is refused before it is decoded. */
+    size_t n = WSAUTH_MAX_VALUE / 3 * 4 + 64;
+    char *big = malloc(n + 32);
+    memcpy(big, "strata.bearer.", 14);
+    memset(big + 14, 'A', n);
+    big[14 + n] = '\0';
+    ASSERT_EQ_INT(wsauth_parse(big, &a, &tok, NULL, err, sizeof(err)), STRATA_EINVAL);
+    ASSERT_TRUE(strstr(err, "too long") != NULL);
+    free(big);
+    ASSERT_TRUE(wsauth_offers("chat, strata.v1", "strata.v1"));
+    ASSERT_FALSE(wsauth_offers("strata.v10, strata.v", "strata.v1"));
+    ASSERT_FALSE(wsauth_offers(NULL, "strata.v1"));
+    arena_release(&a);
 }

@@ -31,6 +31,7 @@
 #include "core/hash.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "ingest/limits.h"
 #include "server/handlers.h"
 #include "server/query_api.h"
 #include "server/server.h"
@@ -275,9 +276,9 @@ static int tail_once(int fd, struct tail *t, const struct plan *plan, int64_t fr
                            .end = to,
                            .limit = t->limit,
                            .backward = first};
-    lq.lim.deadline_ns =
-        clock_mono_ns() +
-        (t->srv->cfg->query_timeout > 0 ? t->srv->cfg->query_timeout : 60 * NS_PER_SEC);
+    struct tenant_limits scratch;
+    int64_t timeout = query_tenant_limits(t->tenant, t->srv, &scratch)->query_timeout_ns;
+    lq.lim.deadline_ns = clock_mono_ns() + (timeout > 0 ? timeout : 60 * NS_PER_SEC);
     lq.lim.max_memory = (size_t)t->srv->cfg->query_max_memory;
     lq.lim.parallelism = 1;
     struct log_result res;
@@ -448,7 +449,8 @@ HANDLER(h_loki_tail)
             http_reply_text(req, 400, "limit must be a positive value");
             return;
         }
-        int64_t max = srv->cfg->query_max_entries_limit;
+        struct tenant_limits scratch;
+        int64_t max = query_tenant_limits(req->tenant, srv, &scratch)->max_entries_per_query;
         if (max > 0 && l > max) {
             http_reply_text(req, 400,
                             "max entries limit per query exceeded, limit > "

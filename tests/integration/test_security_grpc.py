@@ -81,10 +81,11 @@ class Methods:
                 TwoDimValue=[m["logthra"].OneDimValue(valTime=str(t), valMsg=marker)])]),
             metadata=metadata, timeout=30)
 
-    def expect_refused(self, ch, name, metadata, code, text, logthra_tenant="", what=""):
+    def expect_refused(self, ch, name, metadata, code, text, logthra_tenant="", what="",
+                       line="refused-line" + "-" * 100):
         what = "%s%s" % (name, ", " + what if what else "")
         try:
-            self.call(ch, name, "refused-line", metadata, logthra_tenant)
+            self.call(ch, name, line, metadata, logthra_tenant)
         except self.grpc.RpcError as e:
             eq(e.code(), code, "%s: status (details %r)" % (what, e.details()))
             check(text in (e.details() or ""), "%s: %r lacks %r" % (what, e.details(), text))

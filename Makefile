@@ -3,6 +3,8 @@
 #   make                      build build/strata (-O2 -g)
 #   make DEVELOPER=1          strict warnings, -Werror (gcc and clang)
 #   make SANITIZE=address,undefined   build into build-san/ with sanitizers
+#   make SANITIZE=thread      build into build-tsan/ with ThreadSanitizer
+#   make test-tsan            the threaded parts' tests under ThreadSanitizer (tests/run-tsan)
 #   make run                  install build dependencies, build, start with the defaults
 #   make test                 install test dependencies, build with ASan+UBSan, run every test
 #   make fuzz FUZZ_SECONDS=N  run every libFuzzer target (clang)
@@ -15,7 +17,11 @@ CC ?= cc
 BUILD ?= build
 
 ifneq ($(SANITIZE),)
-  BUILD := $(BUILD)-san
+  ifeq ($(SANITIZE),thread)
+    BUILD := $(BUILD)-tsan
+  else
+    BUILD := $(BUILD)-san
+  endif
 endif
 
 PKGS := libmicrohttpd libzstd zlib snappy libcurl libcrypto libssl yaml-0.1 libpcre2-8 \
@@ -54,8 +60,8 @@ FUZZ_REPLAY := $(patsubst %,$(BUILD)/fuzz-replay/%,$(FUZZ_NAMES))
 REVISION := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 BUILD_DATE := $(shell git log -1 --format=%cI 2>/dev/null || echo unknown)
 
-.PHONY: FORCE all run test unit fuzz fuzz-replay tools format format-check clean bench bootstrap \
-        docs-check install
+.PHONY: FORCE all run test test-tsan unit fuzz fuzz-replay tools format format-check clean bench \
+        bootstrap docs-check install
 .DEFAULT_GOAL := all
 .PRECIOUS: $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h
 
@@ -118,6 +124,13 @@ test:
 	@scripts/bootstrap test
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined all unit fuzz-replay tools
 	@tests/run $(BUILD)-san
+
+# The threaded parts (HTTP server, ingest, gRPC, query engine, tail, S3 and ClickHouse clients)
+# under ThreadSanitizer: their unit tests and integration tests (tests/run-tsan).
+test-tsan:
+	@scripts/bootstrap test
+	@$(MAKE) --no-print-directory SANITIZE=thread all unit tools
+	@tests/run-tsan $(BUILD)-tsan
 
 # ---- fuzzing (clang libFuzzer) ----
 

@@ -81,6 +81,36 @@ struct rpc_server {
     struct metric_family *m_calls;
 };
 
+/*
+ * ThreadSanitizer cannot see the synchronisation inside gRPC core (not built
+ * with it): a slot handed from the thread that starts a batch to the thread
+ * that takes its completion from the queue is made visible to it with these.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define STRATA_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define STRATA_TSAN 1
+#endif
+#endif
+#ifdef STRATA_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define HANDOFF_RELEASE(p) __tsan_release(p)
+#define HANDOFF_ACQUIRE(p) __tsan_acquire(p)
+#else
+#define HANDOFF_RELEASE(p) ((void)(p))
+#define HANDOFF_ACQUIRE(p) ((void)(p))
+#endif
+
+/*
+ * The rule of a slot's thread safety: once a batch (or a call request) is
+ * started with the slot as its tag, the starting thread never touches the slot
+ * again; the thread that takes the completion owns it. So the functions that
+ * start one return whether they did (false: no completion will come, and the
+ * caller finishes the slot).
+ */
+
 /* ---- replies ---- */
 
 static void set_reply(struct call *c, const struct buf *msg)
@@ -90,7 +120,7 @@ static void set_reply(struct call *c, const struct buf *msg)
     grpc_slice_unref(s);
 }
 
-static void send_reply(struct call *c, grpc_status_code code, const char *details)
+static bool send_reply(struct call *c, grpc_status_code code, const char *details)
 {
     char cs[8];
     snprintf(cs, sizeof(cs), "%d", (int)code);
@@ -112,12 +142,16 @@ static void send_reply(struct call *c, grpc_status_code code, const char *detail
     ops[n].data.send_status_from_server.status = code;
     ops[n++].data.send_status_from_server.status_details = &c->details;
     c->state = CALL_SENDING;
-    grpc_call_error e = grpc_call_start_batch(c->call, ops, n, c, NULL);
+    enum method m = c->method;
+    grpc_call *call = c->call;
+    HANDOFF_RELEASE(c);
+    grpc_call_error e = grpc_call_start_batch(call, ops, n, c, NULL);
     if (e != GRPC_CALL_OK) {
-        /* The slot would never come back: treat the batch as done. */
-        log_error("grpc: %s: cannot send the reply (call error %d)", method_paths[c->method], e);
-        c->state = CALL_RETIRED;
+        /* The slot would never come back: the caller finishes it. */
+        log_error("grpc: %s: cannot send the reply (call error %d)", method_paths[m], e);
+        return false;
     }
+    return true;
 }
 
 /* ---- handling a call ---- */
@@ -187,7 +221,7 @@ static grpc_status_code push_status(int rc, const struct push_batch *b,
     return GRPC_STATUS_OK;
 }
 
-static void handle(struct call *c)
+static bool handle(struct call *c)
 {
     struct rpc_server *srv = c->srv;
     grpc_slice whole = grpc_empty_slice();
@@ -220,9 +254,8 @@ static void handle(struct call *c)
                                     details, sizeof(details));
         }
         if (arc < 0) {
-            send_reply(c, (grpc_status_code)strata_grpc_status(arc), details);
             grpc_slice_unref(whole);
-            return;
+            return send_reply(c, (grpc_status_code)strata_grpc_status(arc), details);
         }
         t = id.tenant;
     }
@@ -239,10 +272,9 @@ static void handle(struct call *c)
     default: rc = logthra_proto_decode(msg, &nz, details, sizeof(details)); break;
     }
     if (rc < 0) {
-        send_reply(c, (grpc_status_code)strata_grpc_status(rc), details);
         push_batch_release(&b);
         grpc_slice_unref(whole);
-        return;
+        return send_reply(c, (grpc_status_code)strata_grpc_status(rc), details);
     }
     uint64_t wanted = b.n_entries + res.n_invalid;
     rc = ingest_push(srv->in, &b, &res);
@@ -273,14 +305,15 @@ static void handle(struct call *c)
     if (code == GRPC_STATUS_OK)
         set_reply(c, &out);
     buf_release(&out);
-    send_reply(c, code, details);
     push_batch_release(&b);
     grpc_slice_unref(whole);
+    return send_reply(c, code, details);
 }
 
 /* ---- slots ---- */
 
-static void request_call(struct call *c)
+/* Ask for the slot's next call; false (the slot retired) once the server is shutting down. */
+static bool request_call(struct call *c)
 {
     c->call = NULL;
     c->payload = NULL;
@@ -291,38 +324,45 @@ static void request_call(struct call *c)
     arena_init(&c->arena, 0);
     grpc_metadata_array_init(&c->md);
     c->state = CALL_WAITING;
+    enum method m = c->method;
     /* The message is not read with the call (GRPC_SRM_PAYLOAD_NONE): start_call reads it once
      * the credential passed. */
+    HANDOFF_RELEASE(c);
     grpc_call_error e =
         grpc_server_request_registered_call(c->srv->server, c->srv->registered[c->method], &c->call,
                                             &c->deadline, &c->md, NULL, c->srv->cq, c->srv->cq, c);
     if (e != GRPC_CALL_OK) {
-        log_error("grpc: cannot request a call for %s (call error %d)", method_paths[c->method], e);
+        log_error("grpc: cannot request a call for %s (call error %d)", method_paths[m], e);
         grpc_metadata_array_destroy(&c->md);
         c->state = CALL_RETIRED;
+        return false;
     }
+    return true;
 }
 
 /* A call arrived (metadata only): refuse it, or start reading its message. */
-static void start_call(struct call *c)
+static bool start_call(struct call *c)
 {
     char msg[512];
     grpc_status_code code = admit(c, msg, sizeof(msg));
     if (code != GRPC_STATUS_OK) {
         log_debug("grpc: %s refused (%d): %s", method_paths[c->method], (int)code, msg);
-        send_reply(c, code, msg);
-        return;
+        return send_reply(c, code, msg);
     }
     grpc_op op;
     memset(&op, 0, sizeof(op));
     op.op = GRPC_OP_RECV_MESSAGE;
     op.data.recv_message.recv_message = &c->payload;
     c->state = CALL_RECEIVING;
-    grpc_call_error e = grpc_call_start_batch(c->call, &op, 1, c, NULL);
+    enum method m = c->method;
+    grpc_call *call = c->call;
+    HANDOFF_RELEASE(c);
+    grpc_call_error e = grpc_call_start_batch(call, &op, 1, c, NULL);
     if (e != GRPC_CALL_OK) {
-        log_error("grpc: %s: cannot read the message (call error %d)", method_paths[c->method], e);
-        c->state = CALL_RETIRED;
+        log_error("grpc: %s: cannot read the message (call error %d)", method_paths[m], e);
+        return false;
     }
+    return true;
 }
 
 static void finish_call(struct call *c)
@@ -359,6 +399,8 @@ static void *worker(void *arg)
             continue;
         }
         struct call *c = ev.tag;
+        HANDOFF_ACQUIRE(c);
+        bool started = true; /* a batch was started: the slot is no longer this thread's */
         if (c->state == CALL_WAITING) {
             if (!ev.success) {
                 /* The server is shutting down: this slot is done. */
@@ -366,19 +408,20 @@ static void *worker(void *arg)
                 c->state = CALL_RETIRED;
                 continue;
             }
-            start_call(c);
+            started = start_call(c);
         } else if (c->state == CALL_RECEIVING) {
-            if (ev.success)
-                handle(c);
-            else
-                send_reply(c, GRPC_STATUS_CANCELLED, "the call ended before its message arrived");
+            started = ev.success ? handle(c)
+                                 : send_reply(c, GRPC_STATUS_CANCELLED,
+                                              "the call ended before its message arrived");
         } else if (c->state == CALL_SENDING) {
             finish_call(c);
             request_call(c); /* fails (and retires) once shutdown has begun */
             continue;
         }
-        if (c->state == CALL_RETIRED)
+        if (!started) {
             finish_call(c);
+            c->state = CALL_RETIRED;
+        }
     }
     return NULL;
 }

@@ -7,7 +7,8 @@
 #   make test-tsan            the threaded parts' tests under ThreadSanitizer (tests/run-tsan)
 #   make run                  install build dependencies, build, start with the defaults
 #   make test                 install test dependencies, build with ASan+UBSan, run every test
-#   make fuzz FUZZ_SECONDS=N  run every libFuzzer target (clang)
+#   make fuzz FUZZ_SECONDS=N  run every libFuzzer target (clang), one at a time; new coverage is
+#                             merged into tests/fuzz/corpus (FUZZ_TARGETS=... for some only)
 #   make format / format-check
 #   make bench                side-by-side benchmarks (see docs/BENCHMARKS.md)
 #   make loadgen              build/loadgen: push a corpus through every ingest path
@@ -135,14 +136,15 @@ test-tsan:
 # ---- fuzzing (clang libFuzzer) ----
 
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= $(FUZZ_NAMES)
 FUZZ_BUILD := $(BUILD)-fuzz
 fuzz:
 	@scripts/bootstrap build
 	@$(MAKE) --no-print-directory CC=clang BUILD=$(FUZZ_BUILD) \
 	    CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" \
 	    LDFLAGS="-fsanitize=address,undefined" $(FUZZ_BUILD)/libstrata-server.a \
-	    $(patsubst %,$(FUZZ_BUILD)/obj/tests/fuzz/%.o,$(FUZZ_NAMES))
-	@tests/fuzz/run-all $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_NAMES)
+	    $(patsubst %,$(FUZZ_BUILD)/obj/tests/fuzz/%.o,$(FUZZ_TARGETS))
+	@tests/fuzz/run-all $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # ---- style ----
 

@@ -115,3 +115,27 @@ def test_tail_without_auth_takes_the_tenant_from_a_subprotocol(env):
     eq((r["protocol"], lines_of(r)), ("strata.v1", ["line-of-blue"]), "blue by subprotocol")
     r = tail(env, s, protocols(tenant="../x"))
     eq(r["status"], 400, "an invalid tenant (%r)" % r)
+
+
+def test_hostile_websocket_frames_close_the_tail(env):
+    """Frames that break RFC 6455 (unmasked, reserved bits, a big ping, an oversized
+    length) get a close frame with 1002/1009 and the socket closed; the server goes on."""
+    from test_query_api import WebSocket
+    s = env.server()
+    path = "/loki/api/v1/tail?" + urllib.parse.urlencode({"query": '{app="x"}'})
+    cases = [
+        (b"\x81\x05hello", 1002),                                   # unmasked
+        (b"\xc1\x80\x00\x00\x00\x00", 1002),                        # RSV1
+        (b"\x89\xfe\x00\xc8" + b"\x00" * 4 + b"p" * 200, 1002),      # a 200-byte ping
+        (b"\x82\xff\x7f\xff\xff\xff\xff\xff\xff\xff", 1009),        # 2^63 - 1 bytes
+    ]
+    for raw, code in cases:
+        ws = WebSocket(s.port, path)
+        eq(ws.status, 101, "handshake")
+        ws.s.sendall(raw)
+        op, payload = ws.recv_frame()
+        while op != 8:  # entries may come first
+            op, payload = ws.recv_frame()
+        eq(int.from_bytes(payload[:2], "big"), code, "close code for %r" % raw[:12])
+        ws.close()
+    eq(s.get("/ready").status, 200, "still serving")

@@ -1138,3 +1138,43 @@ TEST(limits_overrides_refuses_mistakes_with_file_and_line)
         config_release(&c);
     }
 }
+
+/* ---- a WebSocket client's frames ---- */
+
+#include "server/wsframe.h"
+
+TEST(wsframe_reads_masked_frames_and_refuses_the_rest)
+{
+    /* "Hi" masked with 01 02 03 04, then a ping "p" */
+    unsigned char b[] = {0x81, 0x82, 1, 2, 3, 4, 'H' ^ 1, 'i' ^ 2, 0x89, 0x81, 9, 9, 9, 9, 'p' ^ 9};
+    struct ws_frame f;
+    unsigned code;
+    const char *why;
+    for (size_t n = 0; n < 8; n++)
+        ASSERT_EQ_INT(wsframe_parse(b, n, 100, &f, &code, &why), 0); /* incomplete */
+    ASSERT_EQ_INT(wsframe_parse(b, sizeof(b), 100, &f, &code, &why), 1);
+    ASSERT_EQ_INT(f.opcode, WS_OP_TEXT);
+    ASSERT_EQ_UINT(f.size, 8);
+    ASSERT_TRUE(f.len == 2 && !memcmp(f.payload, "Hi", 2));
+    ASSERT_EQ_INT(wsframe_parse(b + 8, sizeof(b) - 8, 100, &f, &code, &why), 1);
+    ASSERT_TRUE(f.opcode == WS_OP_PING && f.len == 1 && f.payload[0] == 'p');
+    static const struct {
+        unsigned char b[16];
+        size_t n, max;
+        unsigned code;
+    } bad[] = {
+        {{0x81, 0x02, 'H', 'i'}, 4, 100, 1002},                   /* unmasked */
+        {{0xc1, 0x80, 0, 0, 0, 0}, 6, 100, 1002},                 /* RSV1 */
+        {{0x83, 0x80, 0, 0, 0, 0}, 6, 100, 1002},                 /* opcode 3 */
+        {{0x89, 0xfe, 0x00, 0x80}, 4, 1000, 1002},                /* ping of 128 bytes */
+        {{0x09, 0x80, 0, 0, 0, 0}, 6, 100, 1002},                 /* fragmented ping */
+        {{0x82, 0xfe, 0x01, 0x00}, 4, 100, 1009},                 /* 256 > 100 */
+        {{0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0}, 10, 100, 1009}, /* 2^63 */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        unsigned char c[16];
+        memcpy(c, bad[i].b, sizeof(c));
+        ASSERT_EQ_INT(wsframe_parse(c, bad[i].n, bad[i].max, &f, &code, &why), -1);
+        ASSERT_EQ_INT(code, bad[i].code);
+    }
+}

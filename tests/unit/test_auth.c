@@ -486,7 +486,7 @@ TEST(jwt_two_keys_allow_rotation)
 
 TEST(base64url_round_trip_and_strictness)
 {
-    unsigned char in[64], out[64];
+    unsigned char in[64] = {0}, out[64];
     char enc[128];
     for (size_t n = 0; n < sizeof(in); n++) {
         for (size_t i = 0; i < n; i++)

@@ -28,6 +28,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/pool.h"
+#include "server/wsauth.h"
 
 struct header {
     char *name, *value;
@@ -520,8 +521,27 @@ static void upgrade_cb(void *cls, struct MHD_Connection *conn, void *con_cls, co
     pthread_attr_destroy(&at);
 }
 
+static bool origin_allowed(struct http_server *s, const char *origin);
+
+/* An Origin header from the request's own scheme://Host (a page of this server). */
+static bool same_origin(struct http_req *r, const char *origin)
+{
+    const char *host = http_header(r, "Host");
+    const char *scheme = http_is_tls(r) ? "https://" : "http://";
+    size_t sl = strlen(scheme);
+    return host && !strncasecmp(origin, scheme, sl) && !strcasecmp(origin + sl, host);
+}
+
 int http_upgrade_websocket(struct http_req *r, http_upgrade_fn fn, void *arg)
 {
+    const char *origin = http_header(r, "Origin");
+    if (origin && !same_origin(r, origin) && !origin_allowed(r->server, origin)) {
+        http_reply_text(r, 403,
+                        "cross-origin WebSocket refused: %.200s is not this server's origin nor "
+                        "in --server.cors-origins",
+                        origin);
+        return STRATA_EFORBIDDEN;
+    }
     const char *up = http_header(r, "Upgrade");
     const char *conn = http_header(r, "Connection");
     const char *key = http_header(r, "Sec-WebSocket-Key");
@@ -541,6 +561,8 @@ int http_upgrade_websocket(struct http_req *r, http_upgrade_fn fn, void *arg)
     set_reply(q, 101, NULL);
     http_set_header(r, "Upgrade", "websocket");
     http_set_header(r, "Sec-WebSocket-Accept", accept);
+    if (wsauth_offers(http_header(r, "Sec-WebSocket-Protocol"), WSAUTH_PROTOCOL))
+        http_set_header(r, "Sec-WebSocket-Protocol", WSAUTH_PROTOCOL);
     q->upgrade_fn = fn;
     q->upgrade_arg = arg;
     return 0;

@@ -1,23 +1,19 @@
-// node tests/browser/run.mjs BUILD_DIR [filter] [--pending]
+// node tests/browser/run.mjs BUILD_DIR [filter]
 //
 // Runs the dashboard's tests: the pure-JS unit tests of web/src, then the
 // browser tests (one Chromium for all, a fresh context per test, a strata per
 // test or one shared by several: harness.mjs). Ends with "N passed, N failed";
 // the exit code is 1 when anything failed.
-//
-// --pending (or STRATA_BROWSER_PENDING=1) adds pending.mjs: the tests that need
-// server work not merged yet (the tail taking credentials from subprotocols).
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 import { REPO, runAll, stopShared } from './harness.mjs';
 
 const args = process.argv.slice(2);
-const pending = args.includes('--pending') || process.env.STRATA_BROWSER_PENDING === '1';
-const [build = 'build-san', filter = ''] = args.filter((a) => a !== '--pending');
+const [build = 'build-san', filter = ''] = args;
 const binary = resolve(REPO, build, 'strata');
 
-const FILES = ['test_units.mjs', 'test_dashboard.mjs', ...(pending ? ['pending.mjs'] : [])];
+const FILES = ['test_units.mjs', 'test_dashboard.mjs'];
 const CHROMIUM = process.env.STRATA_CHROMIUM || '/usr/bin/chromium';
 
 async function main() {

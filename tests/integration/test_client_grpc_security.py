@@ -1,9 +1,4 @@
-"""PENDING until Strata's gRPC listener checks TLS (the `logclient` section of
---tls-config-path) and bearer tokens (auth_check_bearer), part 2 of issue [9/10]: run.py
-skips this file (its name does not start with test_). Rename it to
-test_client_grpc_security.py then.
-
-libstrata over gRPC to Strata itself: TLS with the test CA, the writer's token accepted,
+"""libstrata over gRPC to Strata itself: TLS with the test CA, the writer's token accepted,
 no token UNAUTHENTICATED, a reader's token PERMISSION_DENIED, plain text refused.
 """
 from harness import check, eq

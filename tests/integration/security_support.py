@@ -109,7 +109,8 @@ def push_body(marker, ts=None):
                                     "values": [[str(ts), marker]]}]})
 
 
-# Every HTTP endpoint of the route table: (method, path, role, body). Endpoints other rooms
+# Every HTTP endpoint of the route table: (method, path, role, body); role is read, write or
+# admin (admin routes act for no tenant: only the admin's token passes). Endpoints other rooms
 # have not built yet answer 501 once auth lets them through; the test only needs "not 401/403"
 # for them, and exact statuses for the ones that exist.
 RANGE_Q = "/loki/api/v1/query_range?" + urllib.parse.urlencode({"query": '{app="shop"}'})
@@ -138,6 +139,7 @@ ENDPOINTS = [
     ("GET", "/api/v1/status", "read", None),
     ("GET", "/api/v1/query?expression=service%3Dshop&start=0&end=0&resolution=0s", "read", None),
     ("GET", "/api/v1/labels", "read", None),
+    ("POST", "/api/v1/admin/flush", "admin", ""),
 ]
 EXACT_OK = {"/loki/api/v1/push": 204, RANGE_Q: 200, "/loki/api/v1/status/buildinfo": 200,
             "/api/v1/status": 200}

@@ -9,6 +9,7 @@ are stopped by pid.
 """
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -16,6 +17,15 @@ from harness import TestFailure, check, eq, free_port, wait_until
 from test_ingest_support import grpc_stubs, metric_value, read_back
 
 RMQ_BIN = "/usr/lib/rabbitmq/bin"
+
+
+def port_free(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 class Broker:
@@ -50,15 +60,29 @@ class Broker:
         return "amqp://guest:guest@127.0.0.1:%d/" % self.port
 
     def start(self):
-        out = open(os.path.join(self.dir, "server.out"), "ab")
-        self.proc = subprocess.Popen([os.path.join(RMQ_BIN, "rabbitmq-server")], stdout=out,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     env=self.environ(), start_new_session=True)
-        r = subprocess.run([os.path.join(RMQ_BIN, "rabbitmqctl"), "-n", self.name, "wait",
-                            "--pid", str(self.proc.pid), "--timeout", "90"],
-                           env=self.environ(), capture_output=True, timeout=120)
-        if r.returncode != 0:
-            raise TestFailure("rabbitmq-server did not start:\n%s" % r.stdout.decode())
+        # A restart keeps the port, and in the moment it is free any process of the machine
+        # may take it as the local port of an outgoing connection: then the broker exits with
+        # eaddrinuse. Wait for the port and try again (three tries in all).
+        for attempt in range(3):
+            log = os.path.join(self.dir, "server.out")
+            seen = os.path.getsize(log) if os.path.exists(log) else 0
+            out = open(log, "ab")
+            self.proc = subprocess.Popen([os.path.join(RMQ_BIN, "rabbitmq-server")], stdout=out,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         env=self.environ(), start_new_session=True)
+            out.close()
+            r = subprocess.run([os.path.join(RMQ_BIN, "rabbitmqctl"), "-n", self.name, "wait",
+                                "--pid", str(self.proc.pid), "--timeout", "90"],
+                               env=self.environ(), capture_output=True, timeout=120)
+            if r.returncode == 0:
+                return
+            with open(log, "rb") as f:
+                f.seek(seen)
+                busy = b"eaddrinuse" in f.read()
+            self.stop()
+            if not busy or attempt == 2:
+                raise TestFailure("rabbitmq-server did not start:\n%s" % r.stdout.decode())
+            wait_until(lambda: port_free(self.port), 30, what="port %d free again" % self.port)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

@@ -1757,7 +1757,8 @@ static int64_t gcd64(int64_t a, int64_t b)
  * so every window (T - range, T] is a whole number of buckets. False when x
  * needs the entries themselves, or the buckets would be too many.
  */
-static bool count_spec(const struct expr *x, const struct range_eval *r, struct tier_count *tc)
+static bool count_spec(const struct expr *x, const struct range_eval *r, bool meta,
+                       struct tier_count *tc)
 {
     if (x->n_log != 1 || x->has_unwrap || x->range <= 0 || r->n_steps == 0)
         return false;
@@ -1776,6 +1777,7 @@ static bool count_spec(const struct expr *x, const struct range_eval *r, struct 
     tc->width = g;
     tc->n_buckets = (uint32_t)(span / g);
     tc->want_bytes = x->rop == RANGE_BYTES || x->rop == RANGE_BYTES_RATE;
+    tc->want_meta = meta;
     return true;
 }
 
@@ -1854,7 +1856,7 @@ int engine_range(struct tier *chain, const struct expr *x, const struct range_ev
         .fold = r->fold != NULL,
     };
     struct tier_count tc;
-    if (count_spec(x, r, &tc))
+    if (count_spec(x, r, meta, &tc))
         e.count = &tc;
     struct worker *ws = NULL;
     uint32_t nw = 0;

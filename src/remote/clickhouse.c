@@ -2054,7 +2054,7 @@ static int count_select(struct clickhouse *ch, const struct tier_query *q, struc
         nq.start = tc->origin;
     if ((__int128)nq.end > span_end)
         nq.end = (int64_t)span_end;
-    bool strata = strata_layout(ch), meta = strata && q->want_meta;
+    bool strata = strata_layout(ch), meta = strata && tc->want_meta;
     const char *ts = strata ? "ts" : "toInt64(toUInt16(timestamp)) * 86400000000000";
     struct sql s;
     sql_init(&s);

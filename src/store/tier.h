@@ -109,13 +109,15 @@ struct tier_line_filter {
  * a cursor over its entries; every other tier ignores count and returns
  * cursors, whose entries the engine filters and counts itself. A tier
  * answers one query one way or the other, never both for the same entries.
- * With want_meta, counts are split by structured metadata: a stream is then
- * reported once per distinct metadata (tier_counts.meta).
+ * With want_meta, counts are split by structured metadata (the series of a
+ * count include it): a stream is then reported once per distinct metadata
+ * (tier_counts.meta).
  */
 struct tier_count {
     int64_t origin, width; /* bucket k: origin + k * width <= ts < origin + (k + 1) * width */
     uint32_t n_buckets;    /* [start, end) of the query lies within the buckets */
     bool want_bytes;       /* fill tier_counts.bytes (bytes_over_time, bytes_rate) */
+    bool want_meta;        /* split by structured metadata (tier_query.want_meta is wider) */
 };
 
 /* The answer for one stream (and metadata) of a counting query; arrays in the query's arena. */

@@ -165,8 +165,9 @@ def test_clickhouse_chain_restart_replays_wal_once(env):
     eq(len(query_all(s, '{app="replay"}', t0 - 1, t0 + 10**12)), 151, "after a clean restart")
 
 
-def test_clickhouse_chain_ready_and_start_errors(env):
-    """/ready reports ClickHouse; a wrong password stops the start with ClickHouse's words."""
+def test_clickhouse_chain_ready_and_status(env):
+    """/ready follows ClickHouse (the start errors: test_clickhouse_server.py); the status page
+    lists the tier."""
     ch = ClickHouse(env)
     s = chain_server(env, ch)
     eq(s.get("/ready").text, "ready\n", "/ready")
@@ -180,3 +181,21 @@ def test_clickhouse_chain_ready_and_start_errors(env):
     r = http("GET", s.url + "/api/v1/status")
     eq(r.status, 200, "status page")
     check("clickhouse" in r.text, "the status page lists the ClickHouse tier: " + r.text[:2000])
+
+
+def test_clickhouse_chain_upgrades_part1_markers(env):
+    """Tables of part 1 (markers without wal_writer/wal_seq) get the columns at start."""
+    ch = ClickHouse(env)
+    ch.query("CREATE DATABASE strata")
+    ch.query("CREATE TABLE strata.logs_batches (tenant String, batch_id UInt64, insert_id UInt64, "
+             "min_ts Int64, max_ts Int64, rows UInt64, bytes UInt64, committed DateTime) "
+             "ENGINE = MergeTree ORDER BY (tenant, batch_id)")
+    ch.query("INSERT INTO strata.logs_batches (tenant, batch_id, insert_id) VALUES ('old', 1, 1)")
+    s = chain_server(env, ch)
+    cols = ch.query("SELECT name FROM system.columns WHERE database = 'strata' AND "
+                    "table = 'logs_batches' ORDER BY name FORMAT TSV").split()
+    check("wal_writer" in cols and "wal_seq" in cols, "columns added: %r" % cols)
+    eq(ch.count("SELECT count() FROM strata.logs_batches WHERE wal_seq = 0"), 1, "old markers")
+    push_lines(s, "upgraded", [(now_ns() - 10**9, "x")])
+    flush(s)
+    eq(visible_rows(ch, "upgraded"), 1, "hand-overs work on the upgraded table")

@@ -579,11 +579,11 @@ static int run(struct tier *t, struct clickhouse_http *h, const char *cmd, struc
         struct tier_count tc = {.origin = o->origin,
                                 .width = o->width,
                                 .n_buckets = o->buckets,
-                                .want_bytes = o->bytes};
+                                .want_bytes = o->bytes,
+                                .want_meta = o->meta};
         q.count = &tc;
         q.filters = o->filters;
         q.n_filters = o->n_filters;
-        q.want_meta = o->meta;
         jw_array_begin(&w);
         rc = t->ops->select(t, &q, &a, on_count, &c);
         jw_array_end(&w);

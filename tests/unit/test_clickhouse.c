@@ -679,7 +679,7 @@ static void ct_count(struct count_tier *t, const struct tier_query *q, uint32_t 
 {
     const struct tier_count *tc = q->count;
     const char *metas[] = {NULL, "t1", "t2"};
-    for (size_t m = 0; m < (q->want_meta ? 3 : 1); m++) {
+    for (size_t m = 0; m < (tc->want_meta ? 3 : 1); m++) {
         uint64_t *cnt = arena_calloc(a, tc->n_buckets, sizeof(uint64_t));
         uint64_t *bytes = arena_calloc(a, tc->n_buckets, sizeof(uint64_t));
         for (uint32_t i = 0; i < t->n[s]; i++) {
@@ -687,9 +687,9 @@ static void ct_count(struct count_tier *t, const struct tier_query *q, uint32_t 
             if (e->ts < q->start || e->ts >= q->end || e->ts < tc->origin ||
                 (e->ts - tc->origin) / tc->width >= tc->n_buckets || !ct_passes(q, e->line))
                 continue;
-            if (q->want_meta && (e->trace == NULL) != (metas[m] == NULL))
+            if (tc->want_meta && (e->trace == NULL) != (metas[m] == NULL))
                 continue;
-            if (q->want_meta && e->trace && strcmp(e->trace, metas[m]))
+            if (tc->want_meta && e->trace && strcmp(e->trace, metas[m]))
                 continue;
             cnt[(e->ts - tc->origin) / tc->width]++;
             bytes[(e->ts - tc->origin) / tc->width] += strlen(e->line);

@@ -160,6 +160,7 @@ struct engine {
     bool backward, want_lines, want_meta;
     int64_t start, end;
     const struct tier_count *count; /* counting push-down asked of the tiers, or NULL */
+    uint32_t limit_hint;            /* a log query's limit, for tier_query.limit_hint */
     struct counted *counted;        /* what they answered with counts */
     uint32_t n_counted, cap_counted;
     struct arena *a; /* collection memory (single-threaded phase only) */
@@ -387,6 +388,7 @@ static int collect(struct engine *e, struct tier *chain, const char *tenant_spec
                     .filters = lh.n_filters ? lh.filters : NULL,
                     .n_filters = lh.n_filters,
                     .count = e->count,
+                    .limit_hint = lh.n_filters == e->br[b].n_stages ? e->limit_hint : 0,
                 };
                 struct collect_ctx cc = {e, b, tier_idx, nt > 1 ? tenants[ti] : NULL};
                 int rc = t->ops->select(t, &tq, e->a, on_stream, &cc);
@@ -1039,6 +1041,7 @@ int engine_log_query(struct tier *chain, const struct log_query *q, struct arena
     e.want_lines = true;
     e.start = q->start;
     e.end = q->end;
+    e.limit_hint = q->limit;
     int rc = 0;
     struct worker *ws = NULL;
     uint32_t nw = 0;

@@ -1743,6 +1743,9 @@ static int clickhouse_select(struct tier *t, const struct tier_query *q, struct 
     /* The first page of every stream in one query: LIMIT n BY stream. */
     uint32_t budget = q->want_lines ? FIRST_PAGE_BUDGET_LINES : FIRST_PAGE_BUDGET_TS;
     uint32_t per_stream = budget / cands.n;
+    /* A log query with a limit rarely reads more of a stream: a first page of that size. */
+    if (q->limit_hint && q->limit_hint < per_stream)
+        per_stream = q->limit_hint;
     per_stream = per_stream < 16 ? 16 : per_stream > rd->page_max ? rd->page_max : per_stream;
     struct buf resp;
     buf_init(&resp, ANSWER_MAX);

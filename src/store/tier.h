@@ -83,6 +83,12 @@ struct tier_query {
      * may then answer a stream with counts instead of a cursor.
      */
     const struct tier_count *count;
+    /*
+     * A log query's limit when its pipeline is only the filters above (0:
+     * no idea): the engine probably stops after this many entries of a
+     * stream. A tier may size its first read by it; cursors go on anyway.
+     */
+    uint32_t limit_hint;
 };
 
 /* A line filter as LogQL writes it, for tiers that evaluate filters themselves. */

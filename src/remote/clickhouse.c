@@ -798,22 +798,18 @@ static int walk_rows(struct group *g, row_fn fn, void *arg)
 
 /* One (tenant, stream, day) of the label index; the strings live in the writer's arena. */
 struct stream_day {
-    const char *tenant;
-    uint64_t fp;
-    struct slice key;
-    const struct label *labels;
-    uint32_t n_labels;
+    struct wstream s;
     int64_t day;
 };
 
 static int cmp_stream_day(const void *x, const void *y)
 {
     const struct stream_day *a = x, *b = y;
-    if (a->fp != b->fp)
-        return a->fp < b->fp ? -1 : 1;
+    if (a->s.fp != b->s.fp)
+        return a->s.fp < b->s.fp ? -1 : 1;
     if (a->day != b->day)
         return a->day < b->day ? -1 : 1;
-    return strcmp(a->tenant, b->tenant);
+    return strcmp(a->s.tenant, b->s.tenant);
 }
 
 /* What one attempt writes: entry rows in requests of batch-max-rows, and the label index. */
@@ -832,7 +828,6 @@ struct writer {
     struct arena a;
     struct stream_day *days, cur;
     size_t n_days, cap_days;
-    uint64_t cur_ord;
 };
 
 static int put_entry_strata(struct buf *rows, const struct wstream *s, const struct entry *en,
@@ -874,20 +869,19 @@ static int put_entry_logthra(struct buf *rows, const struct wstream *s, const st
 static void note_day(struct writer *w, const struct wstream *st, int64_t ts)
 {
     int64_t day = day_of(ts);
-    if (st->ord == w->cur_ord && day == w->cur.day)
+    if (st->ord == w->cur.s.ord && day == w->cur.day)
         return;
-    if (st->ord != w->cur_ord) {
+    if (st->ord != w->cur.s.ord) {
         struct label *lv = arena_alloc(&w->a, (st->n_labels ? st->n_labels : 1) * sizeof(*lv));
         for (uint32_t k = 0; k < st->n_labels; k++)
             lv[k] = (struct label){arena_slice_dup(&w->a, st->labels[k].name),
                                    arena_slice_dup(&w->a, st->labels[k].value)};
-        w->cur = (struct stream_day){arena_strdup(&w->a, st->tenant),
-                                     st->fp,
-                                     arena_slice_dup(&w->a, st->key),
-                                     lv,
-                                     st->n_labels,
-                                     day};
-        w->cur_ord = st->ord;
+        w->cur.s = (struct wstream){arena_strdup(&w->a, st->tenant),
+                                    st->fp,
+                                    arena_slice_dup(&w->a, st->key),
+                                    lv,
+                                    st->n_labels,
+                                    st->ord};
     }
     w->cur.day = day;
     if (w->n_days == w->cap_days) {
@@ -928,9 +922,9 @@ static int insert_streams(struct writer *w)
     for (size_t i = 0; i < w->n_days && !rc; i++) {
         if (i && !cmp_stream_day(&w->days[i - 1], &w->days[i]))
             continue;
-        const struct stream_day *d = &w->days[i];
+        const struct wstream *d = &w->days[i].s;
         rc = rowbinary_put_string(&rows, slice_from(d->tenant));
-        rc = rc ? rc : rowbinary_put_u16(&rows, (uint16_t)d->day);
+        rc = rc ? rc : rowbinary_put_u16(&rows, (uint16_t)w->days[i].day);
         rc = rc ? rc : rowbinary_put_u64(&rows, d->fp);
         rc = rc ? rc : rowbinary_put_string(&rows, d->key);
         rc = rc ? rc : rowbinary_put_len(&rows, d->n_labels);

@@ -297,6 +297,17 @@ TEST(clickhouse_rowbinary_roundtrip_and_bounds)
     buf_release(&b);
 }
 
+/* The metadata columns of a row: Array(String) of names, then of values (one or none). */
+static void put_meta_columns(struct buf *b, const char *mk, const char *mv)
+{
+    ASSERT_EQ_INT(rowbinary_put_len(b, mk ? 1 : 0), 0);
+    if (mk)
+        ASSERT_EQ_INT(rowbinary_put_string(b, slice_from(mk)), 0);
+    ASSERT_EQ_INT(rowbinary_put_len(b, mv ? 1 : 0), 0);
+    if (mv)
+        ASSERT_EQ_INT(rowbinary_put_string(b, slice_from(mv)), 0);
+}
+
 /* Build one strata entries row. */
 static void put_entry(struct buf *b, uint64_t sk, int64_t ts, const char *line, const char *mk,
                       const char *mv)
@@ -307,12 +318,7 @@ static void put_entry(struct buf *b, uint64_t sk, int64_t ts, const char *line, 
     ASSERT_EQ_INT(rowbinary_put_u32(b, 3), 0);
     ASSERT_EQ_INT(rowbinary_put_u64(b, strlen(line)), 0);
     ASSERT_EQ_INT(rowbinary_put_string(b, slice_from(line)), 0);
-    ASSERT_EQ_INT(rowbinary_put_len(b, mk ? 1 : 0), 0);
-    if (mk)
-        ASSERT_EQ_INT(rowbinary_put_string(b, slice_from(mk)), 0);
-    ASSERT_EQ_INT(rowbinary_put_len(b, mv ? 1 : 0), 0);
-    if (mv)
-        ASSERT_EQ_INT(rowbinary_put_string(b, slice_from(mv)), 0);
+    put_meta_columns(b, mk, mv);
 }
 
 TEST(clickhouse_decode_entries_and_corruption)
@@ -552,14 +558,8 @@ static void put_count(struct buf *b, uint64_t sk, uint32_t bucket, uint64_t n, u
     ASSERT_EQ_INT(rowbinary_put_u32(b, bucket), 0);
     ASSERT_EQ_INT(rowbinary_put_u64(b, n), 0);
     ASSERT_EQ_INT(rowbinary_put_u64(b, bytes), 0);
-    if (!with_meta)
-        return;
-    ASSERT_EQ_INT(rowbinary_put_len(b, mk ? 1 : 0), 0);
-    if (mk)
-        ASSERT_EQ_INT(rowbinary_put_string(b, slice_from(mk)), 0);
-    ASSERT_EQ_INT(rowbinary_put_len(b, mv ? 1 : 0), 0);
-    if (mv)
-        ASSERT_EQ_INT(rowbinary_put_string(b, slice_from(mv)), 0);
+    if (with_meta)
+        put_meta_columns(b, mk, mv);
 }
 
 TEST(clickhouse_decode_counts_with_bytes_and_metadata)

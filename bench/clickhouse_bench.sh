@@ -9,7 +9,8 @@
 #   ingest   the corpus pushed by storetool pushbench over CONNECTIONS connections (4),
 #            then POST /api/v1/admin/flush: until it returns everything is in the tier
 #            (parts written and compacted, or committed in ClickHouse); pushes wait for
-#            room rather than get 429 (--store.push-wait=120s)
+#            room rather than get 429 (--store.push-wait=120s); then ClickHouse's
+#            background merges are waited for
 #   disk     bytes the tier holds (parts on disk; ClickHouse's system.parts)
 #   queries  the query set of docs/QUERY.md over the corpus' day, each the median of RUNS
 #            (5) runs through the Loki HTTP API, with the head empty
@@ -92,6 +93,11 @@ for name in parts clickhouse; do
     if [ "$name" = parts ]; then
         disk=$(du -sb "$work/parts/parts" | cut -f1)
     else
+        # Queries run once ClickHouse's background merges are done (as Strata's compaction is).
+        i=0
+        while [ "$(chq 'SELECT count() FROM system.merges')" != 0 ] && [ $i -lt 1200 ]; do
+            i=$((i + 1)); sleep 0.1
+        done
         disk=$(chq "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database = 'strata'")
     fi
     printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')" \

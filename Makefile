@@ -3,9 +3,12 @@
 #   make                      build build/strata (-O2 -g)
 #   make DEVELOPER=1          strict warnings, -Werror (gcc and clang)
 #   make SANITIZE=address,undefined   build into build-san/ with sanitizers
+#   make SANITIZE=thread      build into build-tsan/ with ThreadSanitizer
+#   make test-tsan            the threaded parts' tests under ThreadSanitizer (tests/run-tsan)
 #   make run                  install build dependencies, build, start with the defaults
 #   make test                 install test dependencies, build with ASan+UBSan, run every test
-#   make fuzz FUZZ_SECONDS=N  run every libFuzzer target (clang)
+#   make fuzz FUZZ_SECONDS=N  run every libFuzzer target (clang), one at a time; new coverage is
+#                             merged into tests/fuzz/corpus (FUZZ_TARGETS=... for some only)
 #   make format / format-check
 #   make bench                side-by-side benchmarks (see docs/BENCHMARKS.md)
 #   make loadgen              build/loadgen: push a corpus through every ingest path
@@ -15,7 +18,11 @@ CC ?= cc
 BUILD ?= build
 
 ifneq ($(SANITIZE),)
-  BUILD := $(BUILD)-san
+  ifeq ($(SANITIZE),thread)
+    BUILD := $(BUILD)-tsan
+  else
+    BUILD := $(BUILD)-san
+  endif
 endif
 
 PKGS := libmicrohttpd libzstd zlib snappy libcurl libcrypto libssl yaml-0.1 libpcre2-8 \
@@ -54,8 +61,8 @@ FUZZ_REPLAY := $(patsubst %,$(BUILD)/fuzz-replay/%,$(FUZZ_NAMES))
 REVISION := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 BUILD_DATE := $(shell git log -1 --format=%cI 2>/dev/null || echo unknown)
 
-.PHONY: FORCE all run test unit fuzz fuzz-replay tools format format-check clean bench bootstrap \
-        docs-check install
+.PHONY: FORCE all run test test-tsan unit fuzz fuzz-replay tools format format-check clean bench \
+        bootstrap docs-check install
 .DEFAULT_GOAL := all
 .PRECIOUS: $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h
 
@@ -119,17 +126,25 @@ test:
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined all unit fuzz-replay tools
 	@tests/run $(BUILD)-san
 
+# The threaded parts (HTTP server, ingest, gRPC, query engine, tail, S3 and ClickHouse clients)
+# under ThreadSanitizer: their unit tests and integration tests (tests/run-tsan).
+test-tsan:
+	@scripts/bootstrap test
+	@$(MAKE) --no-print-directory SANITIZE=thread all unit tools
+	@tests/run-tsan $(BUILD)-tsan
+
 # ---- fuzzing (clang libFuzzer) ----
 
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= $(FUZZ_NAMES)
 FUZZ_BUILD := $(BUILD)-fuzz
 fuzz:
 	@scripts/bootstrap build
 	@$(MAKE) --no-print-directory CC=clang BUILD=$(FUZZ_BUILD) \
 	    CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" \
 	    LDFLAGS="-fsanitize=address,undefined" $(FUZZ_BUILD)/libstrata-server.a \
-	    $(patsubst %,$(FUZZ_BUILD)/obj/tests/fuzz/%.o,$(FUZZ_NAMES))
-	@tests/fuzz/run-all $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_NAMES)
+	    $(patsubst %,$(FUZZ_BUILD)/obj/tests/fuzz/%.o,$(FUZZ_TARGETS))
+	@tests/fuzz/run-all $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # ---- style ----
 

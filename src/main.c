@@ -1,9 +1,11 @@
 /*
- * main.c - flags and configuration in, a running server out. Nothing else.
+ * main.c - flags and configuration in, a running server out. Nothing else:
+ * `strata <command>` (push, query, ...) is the client, src/client/cli.h.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "client/cli.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -12,6 +14,8 @@
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && cli_is_command(argv[1]))
+        return cli_main(argc - 1, argv + 1);
     struct config cfg;
     config_init(&cfg);
     int help = 0;

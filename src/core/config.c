@@ -97,6 +97,192 @@ const struct config_option *config_find(const char *name)
     return find_n(name, strlen(name));
 }
 
+/* Loki's limits_config names of the query limits, which live under query.* here. */
+static const struct {
+    const char *loki, *option;
+} limit_aliases[] = {
+    {"max_query_series", "query.max-series"},
+    {"max_entries_limit_per_query", "query.max-entries-limit"},
+    {"max_query_parallelism", "query.parallelism"},
+    {"query_timeout", "query.timeout"},
+};
+
+const struct config_option *config_find_limit(const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof(limit_aliases) / sizeof(limit_aliases[0]); i++)
+        if (name_eq(limit_aliases[i].loki, name, n))
+            return config_find(limit_aliases[i].option);
+    char full[256];
+    if (n + 8 >= sizeof(full) || strchr(name, '.'))
+        return NULL;
+    snprintf(full, sizeof(full), "limits.%s", name);
+    return config_find(full);
+}
+
+/* The option a YAML key names: its own, or under Loki's limits_config: a limit's. */
+static const struct config_option *find_for_key(const char *full)
+{
+    const struct config_option *o = config_find(full);
+    static const char prefix[] = "limits-config.";
+    size_t pl = sizeof(prefix) - 1;
+    if (!o && strlen(full) > pl && name_eq(prefix, full, pl))
+        o = config_find_limit(full + pl);
+    return o;
+}
+
+/* ---- sections ---- */
+
+const struct config_section_def config_sections[] = {
+    {"overrides",
+     "Per-tenant limits: `overrides: {<tenant>: {<limit>: <value>, ...}, ...}`. A limit is "
+     "named as Loki's limits_config names it, which is the name of its `limits.*` option "
+     "without `limits.` (`ingestion_rate_mb`, `max_global_streams_per_user`, "
+     "`max_line_size`, `max_query_length`, ...) or one of Loki's query limits "
+     "(`max_query_series`, `max_entries_limit_per_query`, `max_query_parallelism`, "
+     "`query_timeout`); a tenant's unnamed limits are the options' values. See "
+     "docs/SECURITY.md."},
+};
+const size_t config_section_count = sizeof(config_sections) / sizeof(config_sections[0]);
+
+static bool is_section(const char *key)
+{
+    for (size_t i = 0; i < config_section_count; i++)
+        if (name_eq(config_sections[i].name, key, strlen(key)))
+            return true;
+    return false;
+}
+
+const struct config_section *config_section(const struct config *c, const char *name)
+{
+    for (const struct config_section *s = c->sections; s; s = s->next)
+        if (name_eq(name, s->name, strlen(s->name)))
+            return s;
+    return NULL;
+}
+
+static void node_free(struct config_node *n)
+{
+    while (n) {
+        struct config_node *next = n->next;
+        node_free(n->child);
+        free(n->key);
+        free(n->value);
+        free(n);
+        n = next;
+    }
+}
+
+static void sections_free(struct config_section *s)
+{
+    while (s) {
+        struct config_section *next = s->next;
+        node_free(s->root);
+        free(s->name);
+        free(s->origin);
+        free(s);
+        s = next;
+    }
+}
+
+#define SECTION_MAX_DEPTH 16
+#define SECTION_MAX_NODES 100000
+
+/*
+ * Read the YAML value that starts with event first (already parsed, deleted
+ * by the caller) into *out, consuming its events up to its end. What was
+ * built hangs from *out even on error (the caller frees it).
+ */
+static int read_node(yaml_parser_t *p, const yaml_event_t *first, const char *origin, int depth,
+                     size_t *budget, struct config_node **out, char *err, size_t errlen)
+{
+    struct config_node *n = xcalloc(1, sizeof(*n));
+    *out = n;
+    n->line = first->start_mark.line + 1;
+    if (*budget == 0 || depth > SECTION_MAX_DEPTH) {
+        fail(err, errlen, "%s:%zu: section too large or nested too deeply", origin, n->line);
+        return STRATA_EINVAL;
+    }
+    (*budget)--;
+    switch (first->type) {
+    case YAML_SCALAR_EVENT:
+        n->value = xstrndup((const char *)first->data.scalar.value, first->data.scalar.length);
+        return 0;
+    case YAML_SEQUENCE_START_EVENT: n->is_seq = true; break;
+    case YAML_MAPPING_START_EVENT: break;
+    case YAML_ALIAS_EVENT:
+        fail(err, errlen, "%s:%zu: YAML aliases are not supported", origin, n->line);
+        return STRATA_EINVAL;
+    default: fail(err, errlen, "%s:%zu: unexpected YAML", origin, n->line); return STRATA_EINVAL;
+    }
+    struct config_node **tail = &n->child;
+    for (;;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(p, &ev)) {
+            fail(err, errlen, "%s:%zu:%zu: %s", origin, p->problem_mark.line + 1,
+                 p->problem_mark.column + 1, p->problem ? p->problem : "YAML syntax error");
+            return STRATA_EINVAL;
+        }
+        if (ev.type == YAML_MAPPING_END_EVENT || ev.type == YAML_SEQUENCE_END_EVENT) {
+            yaml_event_delete(&ev);
+            return 0;
+        }
+        char *key = NULL;
+        size_t key_line = ev.start_mark.line + 1;
+        if (!n->is_seq) {
+            if (ev.type != YAML_SCALAR_EVENT) {
+                fail(err, errlen, "%s:%zu: a key must be plain text", origin,
+                     ev.start_mark.line + 1);
+                yaml_event_delete(&ev);
+                return STRATA_EINVAL;
+            }
+            key = xstrndup((const char *)ev.data.scalar.value, ev.data.scalar.length);
+            yaml_event_delete(&ev);
+            if (!yaml_parser_parse(p, &ev)) {
+                free(key);
+                fail(err, errlen, "%s:%zu:%zu: %s", origin, p->problem_mark.line + 1,
+                     p->problem_mark.column + 1, p->problem ? p->problem : "YAML syntax error");
+                return STRATA_EINVAL;
+            }
+        }
+        struct config_node *c = NULL;
+        int rc = read_node(p, &ev, origin, depth + 1, budget, &c, err, errlen);
+        yaml_event_delete(&ev);
+        c->key = key;
+        c->line = key_line; /* where a message should point: the key, or the item */
+        *tail = c;
+        tail = &c->next;
+        if (rc)
+            return rc;
+    }
+}
+
+/* Read a section's value (its first event is ev) and keep it in c, replacing an earlier one. */
+static int read_section(struct config *c, yaml_parser_t *p, const yaml_event_t *ev,
+                        const char *name, const char *origin, char *err, size_t errlen)
+{
+    struct config_section *s = xcalloc(1, sizeof(*s));
+    size_t budget = SECTION_MAX_NODES;
+    int rc = read_node(p, ev, origin, 0, &budget, &s->root, err, errlen);
+    if (rc < 0) {
+        sections_free(s);
+        return rc;
+    }
+    s->name = xstrdup(name);
+    s->origin = xstrdup(origin);
+    for (struct config_section **pp = &c->sections; *pp; pp = &(*pp)->next)
+        if (!strcmp((*pp)->name, name)) {
+            struct config_section *old = *pp;
+            *pp = old->next;
+            old->next = NULL;
+            sections_free(old);
+            break;
+        }
+    s->next = c->sections;
+    c->sections = s;
+    return 0;
+}
+
 int config_parse_bytes(const char *s, int64_t *out)
 {
     char *end;
@@ -224,6 +410,19 @@ void config_release(struct config *c)
             free(*p);
             *p = NULL;
         }
+    sections_free(c->sections);
+    c->sections = NULL;
+}
+
+void config_copy_options(struct config *dst, const struct config *src)
+{
+    memcpy(dst, src, sizeof(*dst));
+    dst->sections = NULL;
+    for (size_t i = 0; i < config_option_count; i++)
+        if (config_options[i].type == CONFIG_STR) {
+            char **p = field(dst, &config_options[i]);
+            *p = *p ? xstrdup(*p) : NULL;
+        }
 }
 
 static int set_from(struct config *c, const struct config_option *o, const char *value, int source,
@@ -233,6 +432,12 @@ static int set_from(struct config *c, const struct config_option *o, const char 
     if (rc == 0)
         c->source[o - config_options] = (unsigned char)source;
     return rc;
+}
+
+int config_set_option(struct config *c, const struct config_option *o, const char *value, char *err,
+                      size_t errlen)
+{
+    return set_from(c, o, value, 1, err, errlen);
 }
 
 int config_set(struct config *c, const char *name, const char *value, char *err, size_t errlen)
@@ -276,7 +481,13 @@ int config_load_yaml(struct config *c, const char *text, size_t len, const char 
             yaml_event_delete(&ev);
             break;
         }
-        if (t == YAML_MAPPING_START_EVENT) {
+        if ((t == YAML_MAPPING_START_EVENT || t == YAML_SEQUENCE_START_EVENT ||
+             t == YAML_SCALAR_EVENT) &&
+            depth == 1 && !want_key && is_section(key)) {
+            /* A section (config_sections): kept whole for the module that owns it. */
+            rc = read_section(c, &p, &ev, key, origin, err, errlen);
+            want_key = true;
+        } else if (t == YAML_MAPPING_START_EVENT) {
             if (depth >= 31) {
                 fail(err, errlen, "%s:%zu: nesting too deep", origin, line);
                 rc = STRATA_EINVAL;
@@ -308,7 +519,7 @@ int config_load_yaml(struct config *c, const char *text, size_t len, const char 
             } else {
                 char full[800];
                 snprintf(full, sizeof(full), "%s%s%s", path, path[0] ? "." : "", key);
-                const struct config_option *o = config_find(full);
+                const struct config_option *o = find_for_key(full);
                 if (!o) {
                     fail(err, errlen, "%s:%zu: unknown option \"%s\" (see strata --help)", origin,
                          line, full);
@@ -489,6 +700,9 @@ void config_print_help(FILE *out)
         fprintf(out, "  --%s=<%s>\n      %s (default: \"%s\")\n", o->name, type_names[o->type],
                 o->help, o->def);
     }
+    fprintf(out, "\nsections of the config file (not flags):\n");
+    for (size_t i = 0; i < config_section_count; i++)
+        fprintf(out, "  %s:\n      %s\n", config_sections[i].name, config_sections[i].help);
     fprintf(out, "\n  --help      this text\n  --version   print the version\n");
 }
 
@@ -520,4 +734,12 @@ void config_print_markdown(FILE *out)
             fputs(*h == '|' ? "\\|" : (char[]){*h, 0}, out);
         fputs(" |\n", out);
     }
+    fprintf(out, "\n## Sections of the config file\n\n"
+                 "Structured top-level keys of the YAML file, which have no flag. Loki's "
+                 "`limits_config:` is also read, as the `limits.*` options and the query limits "
+                 "Loki keeps there (`max_query_series`, `max_entries_limit_per_query`, "
+                 "`max_query_parallelism`, `query_timeout`).\n\n"
+                 "| section | meaning |\n|---|---|\n");
+    for (size_t i = 0; i < config_section_count; i++)
+        fprintf(out, "| `%s` | %s |\n", config_sections[i].name, config_sections[i].help);
 }

@@ -29,7 +29,7 @@ struct tenant_state {
 
 struct ingest {
     struct store *store;
-    struct tenant_limits defaults;
+    struct limits_table *limits; /* per tenant: the options, and the overrides section */
     size_t max_decompressed;
     pthread_mutex_t lock; /* the tenant list */
     struct tenant_state *tenants;
@@ -40,7 +40,7 @@ struct ingest {
 struct ingest *ingest_new(const struct config *cfg, struct store *store, char *err, size_t errlen)
 {
     struct ingest *in = xcalloc(1, sizeof(*in));
-    if (tenant_limits_from_config(&in->defaults, cfg, err, errlen) < 0) {
+    if (limits_table_new(cfg, &in->limits, err, errlen) < 0) {
         free(in);
         return NULL;
     }
@@ -75,14 +75,18 @@ void ingest_free(struct ingest *in)
         t = next;
     }
     pthread_mutex_destroy(&in->lock);
-    tenant_limits_release(&in->defaults);
+    limits_table_free(in->limits);
     free(in);
 }
 
 const struct tenant_limits *ingest_limits(struct ingest *in, const char *tenant)
 {
-    (void)tenant;
-    return &in->defaults;
+    return limits_table_get(in->limits, tenant);
+}
+
+const struct limits_table *ingest_limits_table(const struct ingest *in)
+{
+    return in->limits;
 }
 
 size_t ingest_max_decompressed(const struct ingest *in)

@@ -32,13 +32,18 @@
 
 struct ingest;
 
-/* Read the --limits.* and --ingest.* options. NULL with a message in err on a bad option. */
+/*
+ * Read the --limits.* and --ingest.* options and the per-tenant overrides
+ * section (limits.h). NULL with a message in err on a bad option or entry.
+ */
 struct ingest *ingest_new(const struct config *cfg, struct store *store, char *err, size_t errlen);
 /* Free everything; NULL is a no-op. */
 void ingest_free(struct ingest *in);
 
-/* The limits of a tenant (today every tenant has the global defaults). Valid while in lives. */
+/* The limits of a tenant (limits.h: the options, or its overrides). Valid while in lives. */
 const struct tenant_limits *ingest_limits(struct ingest *in, const char *tenant);
+/* Every tenant's limits (the query APIs read their query limits from it). */
+const struct limits_table *ingest_limits_table(const struct ingest *in);
 /* The cap on a push body after decompression (--ingest.max-decompressed-bytes). */
 size_t ingest_max_decompressed(const struct ingest *in);
 

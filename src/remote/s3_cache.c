@@ -587,12 +587,35 @@ int s3_cache_fetch(struct s3_cache *c, struct s3_client *s3, const char *object,
     return rc;
 }
 
+/* A GET of s3_cache_fetch_many: one request, or several close ranges of one object. */
+struct fetch_run {
+    size_t first, n;   /* members: order[first .. first + n) */
+    int64_t off, end;  /* the range fetched */
+    struct buf joined; /* the bytes, when n > 1 */
+};
+
+static bool coalescible(const struct s3_cache_req *r)
+{
+    return r->range.offset >= 0 && r->range.length > 0;
+}
+
+static int cmp_req(const void *a, const void *b, void *arg)
+{
+    const struct s3_cache_req *reqs = arg;
+    const struct s3_cache_req *x = &reqs[*(const size_t *)a];
+    const struct s3_cache_req *y = &reqs[*(const size_t *)b];
+    int c = strcmp(x->object, y->object);
+    if (!c)
+        c = strcmp(x->etag ? x->etag : "", y->etag ? y->etag : "");
+    if (!c && x->range.offset != y->range.offset)
+        c = x->range.offset < y->range.offset ? -1 : 1;
+    return c;
+}
+
 int s3_cache_fetch_many(struct s3_cache *c, struct s3_client *s3, struct s3_cache_req *reqs,
                         size_t n, struct s3_error *e)
 {
-    struct s3_get_req *gets = xcalloc(n ? n : 1, sizeof(*gets));
-    size_t *which = xcalloc(n ? n : 1, sizeof(*which));
-    size_t *starts = xcalloc(n ? n : 1, sizeof(*starts));
+    size_t *order = xcalloc(n ? n : 1, sizeof(*order));
     size_t m = 0;
     int first = 0;
     for (size_t i = 0; i < n; i++) {
@@ -609,37 +632,97 @@ int s3_cache_fetch_many(struct s3_cache *c, struct s3_client *s3, struct s3_cach
                 first = r->rc;
             continue;
         }
-        starts[m] = r->out->len;
-        which[m] = i;
-        gets[m] = (struct s3_get_req){.key = r->object, .range = r->range, .out = r->out};
-        m++;
+        order[m++] = i;
     }
-    if (m) {
+    /* Misses by object and offset, so that close ranges of one object make one GET. */
+    qsort_r(order, m, sizeof(*order), cmp_req, reqs);
+    struct fetch_run *runs = xcalloc(m ? m : 1, sizeof(*runs));
+    size_t nr = 0;
+    for (size_t k = 0; k < m;) {
+        const struct s3_cache_req *r = &reqs[order[k]];
+        struct fetch_run *run = &runs[nr++];
+        run->first = k;
+        run->n = 1;
+        run->off = r->range.offset;
+        run->end = r->range.offset + r->range.length;
+        k++;
+        while (coalescible(r) && k < m) {
+            const struct s3_cache_req *x = &reqs[order[k]];
+            int64_t end = x->range.offset + x->range.length;
+            if (!coalescible(x) || strcmp(x->object, r->object) ||
+                strcmp(x->etag ? x->etag : "", r->etag ? r->etag : "") ||
+                x->range.offset > run->end + S3_CACHE_COALESCE_GAP ||
+                (end > run->end ? end : run->end) - run->off > S3_CACHE_COALESCE_MAX)
+                break;
+            if (end > run->end)
+                run->end = end;
+            run->n++;
+            k++;
+        }
+    }
+    struct s3_get_req *gets = xcalloc(nr ? nr : 1, sizeof(*gets));
+    size_t *starts = xcalloc(nr ? nr : 1, sizeof(*starts));
+    for (size_t j = 0; j < nr; j++) {
+        struct fetch_run *run = &runs[j];
+        struct s3_cache_req *r = &reqs[order[run->first]];
+        if (run->n == 1) {
+            starts[j] = r->out->len;
+            gets[j] = (struct s3_get_req){.key = r->object, .range = r->range, .out = r->out};
+        } else {
+            buf_init(&run->joined, (size_t)(run->end - run->off));
+            gets[j] = (struct s3_get_req){.key = r->object,
+                                          .range = s3_range(run->off, run->end - run->off),
+                                          .out = &run->joined};
+        }
+    }
+    if (nr) {
         struct s3_error ge;
-        int rc = s3_get_many(s3, gets, m, &ge);
+        int rc = s3_get_many(s3, gets, nr, &ge);
         if (rc && !first) {
             first = rc;
             if (e)
                 *e = ge;
         }
-        for (size_t j = 0; j < m; j++) {
-            struct s3_cache_req *r = &reqs[which[j]];
+    }
+    for (size_t j = 0; j < nr; j++) {
+        struct fetch_run *run = &runs[j];
+        for (size_t k = run->first; k < run->first + run->n; k++) {
+            struct s3_cache_req *r = &reqs[order[k]];
             r->rc = gets[j].rc;
             if (r->rc)
                 continue;
+            const char *data;
+            size_t len;
+            if (run->n == 1) {
+                data = r->out->ptr + starts[j];
+                len = r->out->len - starts[j];
+            } else {
+                /* This member's bytes of the joined range (fewer at the object's end). */
+                size_t at = (size_t)(r->range.offset - run->off);
+                size_t have = run->joined.len > at ? run->joined.len - at : 0;
+                len = have < (size_t)r->range.length ? have : (size_t)r->range.length;
+                data = run->joined.ptr + at;
+                if ((r->rc = buf_append(r->out, len ? data : "", len)) < 0) {
+                    if (!first)
+                        first = r->rc;
+                    continue;
+                }
+            }
             /* An entry from another ETag than asked for must not be cached under it. */
             const char *etag = r->etag && r->etag[0] ? r->etag : NULL;
             if (etag && gets[j].info.etag[0] && strcmp(etag, gets[j].info.etag))
                 continue;
-            int prc = s3_cache_put(c, r->object, r->etag, r->range, r->out->ptr + starts[j],
-                                   r->out->len - starts[j]);
+            int prc = s3_cache_put(c, r->object, r->etag, r->range, data, len);
             if (prc < 0)
                 log_warn("s3 cache: cannot store a range of %s: %s", r->object,
                          strata_strerror(prc));
         }
+        if (run->n > 1)
+            buf_release(&run->joined);
     }
     free(gets);
-    free(which);
     free(starts);
+    free(runs);
+    free(order);
     return first;
 }

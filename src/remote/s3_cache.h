@@ -76,9 +76,14 @@ struct s3_cache_req {
 };
 /*
  * Serve every range it can from the cache and fetch the others from S3 at
- * once (s3_get_many, in parallel), storing them. Returns 0, or the first
- * failure's rc (its error in e); each request has its own rc.
+ * once (s3_get_many, in parallel), storing each under its own range. Ranges
+ * of one object (same ETag) less than S3_CACHE_COALESCE_GAP apart are
+ * fetched with one GET of at most S3_CACHE_COALESCE_MAX bytes and split (a
+ * part's adjacent blocks cost one request, not one each). Returns 0, or the
+ * first failure's rc (its error in e); each request has its own rc.
  */
+#define S3_CACHE_COALESCE_GAP (64 << 10)
+#define S3_CACHE_COALESCE_MAX (8 << 20)
 int s3_cache_fetch_many(struct s3_cache *c, struct s3_client *s3, struct s3_cache_req *reqs,
                         size_t n, struct s3_error *e);
 

@@ -27,6 +27,7 @@
 #include "query/pipeline.h"
 #include "query/regex.h"
 #include "query/template.h"
+#include "ingest/ingest.h"
 #include "server/handlers.h"
 #include "server/query_api.h"
 #include "server/server.h"
@@ -40,17 +41,25 @@ static bool client_gone(void *arg)
     return http_client_gone(arg);
 }
 
+const struct tenant_limits *query_tenant_limits(const char *tenant, const struct server *srv,
+                                                struct tenant_limits *scratch)
+{
+    return limits_table_query(ingest_limits_table(srv->ingest), tenant, scratch);
+}
+
 void query_limits_for(struct http_req *req, const struct server *srv, struct query_limits *lim)
 {
     const struct config *cfg = srv->cfg;
+    struct tenant_limits scratch;
+    const struct tenant_limits *tl = query_tenant_limits(req->tenant, srv, &scratch);
     memset(lim, 0, sizeof(*lim));
-    if (cfg->query_timeout > 0)
-        lim->deadline_ns = (req->start_ns ? req->start_ns : clock_mono_ns()) + cfg->query_timeout;
+    if (tl->query_timeout_ns > 0)
+        lim->deadline_ns = (req->start_ns ? req->start_ns : clock_mono_ns()) + tl->query_timeout_ns;
     lim->max_memory = cfg->query_max_memory > 0 ? (size_t)cfg->query_max_memory : 0;
-    lim->parallelism = (int)cfg->query_parallelism;
+    lim->parallelism = (int)tl->query_parallelism;
     lim->gone = client_gone;
     lim->gone_arg = req;
-    lim->max_series = cfg->query_max_series > 0 ? (uint32_t)cfg->query_max_series : 0;
+    lim->max_series = tl->max_query_series > 0 ? (uint32_t)tl->max_query_series : 0;
     if (cfg->query_regex_match_limit > 0)
         regex_set_match_limit((unsigned long)cfg->query_regex_match_limit);
 }
@@ -207,8 +216,12 @@ static int time_param(struct http_req *req, const char *name, int64_t def, int64
     return 0;
 }
 
-/* start/end with since; replies itself on error. */
-static int time_range(struct http_req *req, int64_t default_since, int64_t *start, int64_t *end)
+/*
+ * start/end with since, within the tenant's max_query_length; replies itself
+ * on error.
+ */
+static int time_range(struct http_req *req, const struct server *srv, int64_t default_since,
+                      int64_t *start, int64_t *end)
 {
     int64_t now = clock_now_ns();
     if (time_param(req, "end", now, end) < 0)
@@ -226,12 +239,59 @@ static int time_range(struct http_req *req, int64_t default_since, int64_t *star
         http_reply_text(req, 400, "end timestamp must not be before or equal to start time");
         return STRATA_EINVAL;
     }
+    struct tenant_limits scratch;
+    const struct tenant_limits *tl = query_tenant_limits(req->tenant, srv, &scratch);
+    if (tl->max_query_length_ns > 0 && *end - *start > tl->max_query_length_ns) {
+        char got[64], lim[64];
+        clock_format_duration(*end - *start, got, sizeof(got));
+        clock_format_duration(tl->max_query_length_ns, lim, sizeof(lim));
+        http_reply_text(req, 400,
+                        "the query time range exceeds the limit (query length: %s, limit: %s)", got,
+                        lim);
+        return STRATA_EINVAL;
+    }
     return 0;
+}
+
+/* The first range aggregation of e longer than max_ns, or NULL. */
+static const struct expr *range_over(const struct expr *e, int64_t max_ns)
+{
+    if (!e)
+        return NULL;
+    if (e->kind == EXPR_RANGE && e->range > max_ns)
+        return e;
+    const struct expr *r = range_over(e->arg, max_ns);
+    if (!r)
+        r = range_over(e->lhs, max_ns);
+    if (!r)
+        r = range_over(e->rhs, max_ns);
+    return r;
+}
+
+/* The tenant's max_query_range over the [range]s of a metric query; replies itself on error. */
+static int range_limit(struct http_req *req, const struct server *srv, const struct plan *plan)
+{
+    struct tenant_limits scratch;
+    const struct tenant_limits *tl = query_tenant_limits(req->tenant, srv, &scratch);
+    const struct expr *e =
+        tl->max_query_range_ns > 0 ? range_over(plan->root, tl->max_query_range_ns) : NULL;
+    if (!e)
+        return 0;
+    char got[64], lim[64];
+    clock_format_duration(e->range, got, sizeof(got));
+    clock_format_duration(tl->max_query_range_ns, lim, sizeof(lim));
+    http_reply_text(req, 400,
+                    "[interval] value exceeds limit: the range [%s] is longer than "
+                    "max_query_range (%s)",
+                    got, lim);
+    return STRATA_EINVAL;
 }
 
 static int limit_param(struct http_req *req, const struct server *srv, const char *name,
                        uint32_t def, uint32_t *out)
 {
+    struct tenant_limits scratch;
+    const struct tenant_limits *tl = query_tenant_limits(req->tenant, srv, &scratch);
     const char *lv = http_param(req, name);
     *out = def;
     if (!lv)
@@ -245,7 +305,7 @@ static int limit_param(struct http_req *req, const struct server *srv, const cha
         http_reply_text(req, 400, "limit must be a positive value");
         return STRATA_EINVAL;
     }
-    int64_t max = srv->cfg->query_max_entries_limit;
+    int64_t max = tl->max_entries_per_query;
     if (max > 0 && l > max && !strcmp(name, "limit")) {
         http_reply_text(req, 400,
                         "max entries limit per query exceeded, limit > "
@@ -423,6 +483,8 @@ static void write_metric_result(struct json_writer *w, const struct metric_resul
 static void run_metric(struct http_req *req, struct server *srv, const struct plan *plan,
                        int64_t start, int64_t end, int64_t step, bool instant)
 {
+    if (range_limit(req, srv, plan) < 0)
+        return;
     struct metric_query mq = {
         .tenant = req->tenant, .plan = plan, .start = start, .end = end, .step = step};
     query_limits_for(req, srv, &mq.lim);
@@ -464,7 +526,7 @@ HANDLER(h_loki_query_range)
         http_reply_text(req, 400, "parse error : syntax error: unexpected $end");
         return;
     }
-    if (time_range(req, NS_PER_HOUR, &start, &end) < 0 ||
+    if (time_range(req, srv, NS_PER_HOUR, &start, &end) < 0 ||
         limit_param(req, srv, "limit", 100, &limit) < 0 || direction_param(req, &backward) < 0 ||
         step_param(req, start, end, &step) < 0)
         return;
@@ -732,7 +794,7 @@ HANDLER(h_loki_labels)
 {
     struct server *srv = ctx;
     int64_t start, end;
-    if (time_range(req, METADATA_DEFAULT_SINCE, &start, &end) < 0)
+    if (time_range(req, srv, METADATA_DEFAULT_SINCE, &start, &end) < 0)
         return;
     struct plan plan;
     const struct selector **sels;
@@ -769,7 +831,7 @@ HANDLER(h_loki_label_values)
         return;
     }
     int64_t start, end;
-    if (time_range(req, METADATA_DEFAULT_SINCE, &start, &end) < 0)
+    if (time_range(req, srv, METADATA_DEFAULT_SINCE, &start, &end) < 0)
         return;
     struct plan plan;
     const struct selector **sels;
@@ -807,7 +869,7 @@ HANDLER(h_loki_series)
         return;
     }
     int64_t start, end;
-    if (time_range(req, METADATA_DEFAULT_SINCE, &start, &end) < 0)
+    if (time_range(req, srv, METADATA_DEFAULT_SINCE, &start, &end) < 0)
         return;
     if (nm > 16) {
         http_reply_text(req, 400, "too many match[] parameters: %zu (16 at most)", nm);
@@ -869,7 +931,7 @@ HANDLER(h_loki_index_stats)
 {
     struct server *srv = ctx;
     int64_t start, end;
-    if (time_range(req, NS_PER_HOUR, &start, &end) < 0)
+    if (time_range(req, srv, NS_PER_HOUR, &start, &end) < 0)
         return;
     struct plan plan;
     const struct selector **sels;
@@ -984,7 +1046,7 @@ static void volume(struct http_req *req, struct server *srv, bool range)
 {
     int64_t start, end, step = 0;
     uint32_t limit = 100;
-    if (time_range(req, NS_PER_HOUR, &start, &end) < 0)
+    if (time_range(req, srv, NS_PER_HOUR, &start, &end) < 0)
         return;
     const char *lv = http_param(req, "limit");
     if (lv) {
@@ -1084,7 +1146,7 @@ HANDLER(h_loki_detected_labels)
 {
     struct server *srv = ctx;
     int64_t start, end;
-    if (time_range(req, METADATA_DEFAULT_SINCE, &start, &end) < 0)
+    if (time_range(req, srv, METADATA_DEFAULT_SINCE, &start, &end) < 0)
         return;
     struct plan plan;
     const struct selector **sels;
@@ -1281,7 +1343,7 @@ static int run_detect(struct http_req *req, struct server *srv, struct dfields *
 {
     int64_t start, end;
     uint32_t line_limit;
-    if (time_range(req, NS_PER_HOUR, &start, &end) < 0 ||
+    if (time_range(req, srv, NS_PER_HOUR, &start, &end) < 0 ||
         limit_param(req, srv, "line_limit", 1000, &line_limit) < 0)
         return STRATA_EINVAL;
     struct plan plan;
@@ -1494,7 +1556,8 @@ HANDLER(h_loki_patterns)
 {
     struct server *srv = ctx;
     int64_t start, end, step;
-    if (time_range(req, NS_PER_HOUR, &start, &end) < 0 || step_param(req, start, end, &step) < 0)
+    if (time_range(req, srv, NS_PER_HOUR, &start, &end) < 0 ||
+        step_param(req, start, end, &step) < 0)
         return;
     struct plan plan;
     if (parse_query(req, &plan, true) < 0)

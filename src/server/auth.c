@@ -24,6 +24,7 @@
 #include "server/jose.h"
 #include "server/tenant.h"
 #include "server/tokens.h"
+#include "server/wsauth.h"
 
 /* A verified JWT's identity, kept until the token expires. */
 struct cached_identity {
@@ -707,6 +708,14 @@ int auth_http_hook(struct http_req *req, void *ctx)
         return STRATA_EINVAL;
     }
     const char *authz = http_header(req, "Authorization");
+    if (!authz && req->route && (req->route->flags & ROUTE_WEBSOCKET) &&
+        wsauth_parse(http_header(req, "Sec-WebSocket-Protocol"), &req->arena, &authz, NULL, err,
+                     sizeof(err)) < 0) {
+        http_set_header(req, "WWW-Authenticate",
+                        "Bearer realm=\"strata\", error=\"invalid_token\"");
+        http_reply_text(req, 401, "invalid token: %s", err);
+        return STRATA_EUNAUTH;
+    }
     struct auth_identity *id = arena_alloc(&req->arena, sizeof(*id));
     int rc = auth_check_bearer(a, authz, role, want, &req->arena, id, err, sizeof(err));
     if (rc == 0) {

@@ -114,6 +114,10 @@ unsigned auth_route_role(const struct http_route *rt);
 
 /*
  * The http_config.before hook; ctx is the struct auth (NULL means mode none).
+ * On ROUTE_WEBSOCKET routes (the tail), a request without Authorization may
+ * carry its token as a strata.bearer.<base64url> subprotocol, and its tenant
+ * as strata.tenant.<base64url> (wsauth.h): a browser cannot set headers on
+ * a WebSocket.
  * Sets req->tenant (and req->auth to the struct auth_identity) or replies:
  * 401 (with WWW-Authenticate: Bearer), 403 or 400. LogsGO's REST routes
  * (/api/v1/...) get LogsGO's JSON bodies ({"error":"missing token"},

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/arena.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -21,7 +22,9 @@
 #include "ingest/loki_proto.h"
 #include "ingest/otlp.h"
 #include "ingest/pbwire.h"
+#include "server/auth.h"
 #include "server/tenant.h"
+#include "server/tls.h"
 
 enum method { M_UPLOAD_LOG, M_UPLOAD_LOGS, M_LOKI_PUSH, M_OTLP_EXPORT, M_LOGTHRA_PUSH, M_COUNT };
 
@@ -33,7 +36,13 @@ static const char *const method_paths[M_COUNT] = {
     "/proto.IngesterService/PushToIngester",
 };
 
-enum call_state { CALL_WAITING, CALL_SENDING, CALL_RETIRED };
+/*
+ * A slot's life: WAITING for a call (its metadata arrives, not its message),
+ * then RECEIVING its message once the credential passed, then SENDING the
+ * status; then it is requested again. A refused call goes from WAITING
+ * straight to SENDING: its message is never read.
+ */
+enum call_state { CALL_WAITING, CALL_RECEIVING, CALL_SENDING, CALL_RETIRED };
 
 /* One slot: a requested call, then its reply; reused for the next call of the same method. */
 struct call {
@@ -47,6 +56,10 @@ struct call {
     grpc_byte_buffer *reply;
     grpc_slice details;
     int cancelled;
+    struct arena arena; /* the call's credential and tenant */
+    const char *authz;  /* the authorization metadata, NULL when absent */
+    const char *org;    /* the x-scope-orgid metadata, NULL when absent or empty */
+    const char *tenant; /* the tenant the credential admitted (in arena) */
 };
 
 struct rpc_server {
@@ -55,6 +68,8 @@ struct rpc_server {
     void *registered[M_COUNT];
     struct ingest *in;
     int port;
+    struct auth *auth; /* NULL: no authentication (mode none) */
+    bool tls, mtls;
     pthread_t *threads;
     int n_threads;
     struct call *calls;
@@ -66,6 +81,36 @@ struct rpc_server {
     struct metric_family *m_calls;
 };
 
+/*
+ * ThreadSanitizer cannot see the synchronisation inside gRPC core (not built
+ * with it): a slot handed from the thread that starts a batch to the thread
+ * that takes its completion from the queue is made visible to it with these.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define STRATA_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define STRATA_TSAN 1
+#endif
+#endif
+#ifdef STRATA_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define HANDOFF_RELEASE(p) __tsan_release(p)
+#define HANDOFF_ACQUIRE(p) __tsan_acquire(p)
+#else
+#define HANDOFF_RELEASE(p) ((void)(p))
+#define HANDOFF_ACQUIRE(p) ((void)(p))
+#endif
+
+/*
+ * The rule of a slot's thread safety: once a batch (or a call request) is
+ * started with the slot as its tag, the starting thread never touches the slot
+ * again; the thread that takes the completion owns it. So the functions that
+ * start one return whether they did (false: no completion will come, and the
+ * caller finishes the slot).
+ */
+
 /* ---- replies ---- */
 
 static void set_reply(struct call *c, const struct buf *msg)
@@ -75,7 +120,7 @@ static void set_reply(struct call *c, const struct buf *msg)
     grpc_slice_unref(s);
 }
 
-static void send_reply(struct call *c, grpc_status_code code, const char *details)
+static bool send_reply(struct call *c, grpc_status_code code, const char *details)
 {
     char cs[8];
     snprintf(cs, sizeof(cs), "%d", (int)code);
@@ -97,31 +142,59 @@ static void send_reply(struct call *c, grpc_status_code code, const char *detail
     ops[n].data.send_status_from_server.status = code;
     ops[n++].data.send_status_from_server.status_details = &c->details;
     c->state = CALL_SENDING;
-    grpc_call_error e = grpc_call_start_batch(c->call, ops, n, c, NULL);
+    enum method m = c->method;
+    grpc_call *call = c->call;
+    HANDOFF_RELEASE(c);
+    grpc_call_error e = grpc_call_start_batch(call, ops, n, c, NULL);
     if (e != GRPC_CALL_OK) {
-        /* The slot would never come back: treat the batch as done. */
-        log_error("grpc: %s: cannot send the reply (call error %d)", method_paths[c->method], e);
-        c->state = CALL_RETIRED;
+        /* The slot would never come back: the caller finishes it. */
+        log_error("grpc: %s: cannot send the reply (call error %d)", method_paths[m], e);
+        return false;
     }
+    return true;
 }
 
 /* ---- handling a call ---- */
 
-static const char *metadata(const grpc_metadata_array *md, const char *key, char *out, size_t cap)
+/* A copy (in a) of the first value of metadata key, or NULL when there is none. */
+static const char *metadata_dup(const grpc_metadata_array *md, const char *key, struct arena *a)
 {
+    size_t kl = strlen(key);
     for (size_t i = 0; i < md->count; i++) {
         const grpc_slice *k = &md->metadata[i].key;
-        if (GRPC_SLICE_LENGTH(*k) == strlen(key) &&
-            !memcmp(GRPC_SLICE_START_PTR(*k), key, strlen(key))) {
-            size_t n = GRPC_SLICE_LENGTH(md->metadata[i].value);
-            if (n >= cap)
-                n = cap - 1;
-            memcpy(out, GRPC_SLICE_START_PTR(md->metadata[i].value), n);
-            out[n] = '\0';
-            return out;
-        }
+        if (GRPC_SLICE_LENGTH(*k) == kl && !memcmp(GRPC_SLICE_START_PTR(*k), key, kl))
+            return arena_strndup(a, (const char *)GRPC_SLICE_START_PTR(md->metadata[i].value),
+                                 GRPC_SLICE_LENGTH(md->metadata[i].value));
     }
     return NULL;
+}
+
+/*
+ * Check a call's credential and tenant (auth.h) from its metadata, before its
+ * message is read: the `authorization` value and the role write (every
+ * method here pushes), the tenant from `x-scope-orgid` within what the
+ * credential holds. Returns 0 with c->tenant set, or the gRPC status to
+ * answer with (UNAUTHENTICATED with LogsGO's texts, PERMISSION_DENIED,
+ * INVALID_ARGUMENT) and its message in msg.
+ */
+static grpc_status_code admit(struct call *c, char *msg, size_t cap)
+{
+    struct rpc_server *srv = c->srv;
+    c->authz = metadata_dup(&c->md, "authorization", &c->arena);
+    c->org = metadata_dup(&c->md, "x-scope-orgid", &c->arena);
+    if (c->org && !c->org[0])
+        c->org = NULL;
+    if (auth_mode(srv->auth) != AUTH_MODE_NONE && c->md.count == 0) {
+        snprintf(msg, cap, "missing metadata"); /* LogsGO's interceptor's first text */
+        return GRPC_STATUS_UNAUTHENTICATED;
+    }
+    struct auth_identity id;
+    int rc =
+        auth_check_bearer(srv->auth, c->authz, AUTH_ROLE_WRITE, c->org, &c->arena, &id, msg, cap);
+    if (rc < 0)
+        return (grpc_status_code)strata_grpc_status(rc);
+    c->tenant = id.tenant;
+    return GRPC_STATUS_OK;
 }
 
 /* The gRPC status for a finished push; details written to msg. */
@@ -148,7 +221,7 @@ static grpc_status_code push_status(int rc, const struct push_batch *b,
     return GRPC_STATUS_OK;
 }
 
-static void handle(struct call *c)
+static bool handle(struct call *c)
 {
     struct rpc_server *srv = c->srv;
     grpc_slice whole = grpc_empty_slice();
@@ -162,27 +235,29 @@ static void handle(struct call *c)
     struct slice msg = {(const char *)GRPC_SLICE_START_PTR(whole), GRPC_SLICE_LENGTH(whole)};
     if (!msg.ptr)
         msg.ptr = "";
-    char tenant[TENANT_MAX + 64];
-    const char *t = metadata(&c->md, "x-scope-orgid", tenant, sizeof(tenant));
-    if (c->method == M_LOGTHRA_PUSH) {
-        struct slice tid;
-        if (logthra_proto_tenant(msg, &tid) == 0 && tid.len && tid.len < sizeof(tenant)) {
-            memcpy(tenant, tid.ptr, tid.len);
-            tenant[tid.len] = '\0';
-            t = tenant;
-        }
-    }
-    if (!t || !t[0])
-        t = DEFAULT_TENANT;
     char details[2048];
-    if (!tenant_valid(t, strlen(t))) {
-        snprintf(details, sizeof(details),
-                 "invalid tenant \"%.64s\": use 1 to %d of a-z A-Z 0-9 ! - _ . * ' ( ), not \".\" "
-                 "or \"..\"",
-                 t, TENANT_MAX);
-        send_reply(c, GRPC_STATUS_INVALID_ARGUMENT, details);
-        grpc_slice_unref(whole);
-        return;
+    const char *t = c->tenant;
+    struct slice tid;
+    if (c->method == M_LOGTHRA_PUSH && logthra_proto_tenant(msg, &tid) == 0 && tid.len) {
+        /* Logthra names its tenant in the message: admitted the same way as the metadata's. */
+        const char *want = arena_strndup(&c->arena, tid.ptr, tid.len);
+        struct auth_identity id;
+        int arc = 0;
+        if (c->org && strcmp(c->org, want) != 0) {
+            snprintf(details, sizeof(details),
+                     "x-scope-orgid \"%.64s\" and TenantID \"%.64s\" name different tenants: "
+                     "send one",
+                     c->org, want);
+            arc = STRATA_EINVAL;
+        } else {
+            arc = auth_check_bearer(srv->auth, c->authz, AUTH_ROLE_WRITE, want, &c->arena, &id,
+                                    details, sizeof(details));
+        }
+        if (arc < 0) {
+            grpc_slice_unref(whole);
+            return send_reply(c, (grpc_status_code)strata_grpc_status(arc), details);
+        }
+        t = id.tenant;
     }
     struct push_batch b;
     struct push_result res;
@@ -197,10 +272,9 @@ static void handle(struct call *c)
     default: rc = logthra_proto_decode(msg, &nz, details, sizeof(details)); break;
     }
     if (rc < 0) {
-        send_reply(c, (grpc_status_code)strata_grpc_status(rc), details);
         push_batch_release(&b);
         grpc_slice_unref(whole);
-        return;
+        return send_reply(c, (grpc_status_code)strata_grpc_status(rc), details);
     }
     uint64_t wanted = b.n_entries + res.n_invalid;
     rc = ingest_push(srv->in, &b, &res);
@@ -231,30 +305,64 @@ static void handle(struct call *c)
     if (code == GRPC_STATUS_OK)
         set_reply(c, &out);
     buf_release(&out);
-    send_reply(c, code, details);
     push_batch_release(&b);
     grpc_slice_unref(whole);
+    return send_reply(c, code, details);
 }
 
 /* ---- slots ---- */
 
-static void request_call(struct call *c)
+/* Ask for the slot's next call; false (the slot retired) once the server is shutting down. */
+static bool request_call(struct call *c)
 {
     c->call = NULL;
     c->payload = NULL;
     c->reply = NULL;
     c->cancelled = 0;
     c->details = grpc_empty_slice();
+    c->authz = c->org = c->tenant = NULL;
+    arena_init(&c->arena, 0);
     grpc_metadata_array_init(&c->md);
     c->state = CALL_WAITING;
-    grpc_call_error e = grpc_server_request_registered_call(
-        c->srv->server, c->srv->registered[c->method], &c->call, &c->deadline, &c->md, &c->payload,
-        c->srv->cq, c->srv->cq, c);
+    enum method m = c->method;
+    /* The message is not read with the call (GRPC_SRM_PAYLOAD_NONE): start_call reads it once
+     * the credential passed. */
+    HANDOFF_RELEASE(c);
+    grpc_call_error e =
+        grpc_server_request_registered_call(c->srv->server, c->srv->registered[c->method], &c->call,
+                                            &c->deadline, &c->md, NULL, c->srv->cq, c->srv->cq, c);
     if (e != GRPC_CALL_OK) {
-        log_error("grpc: cannot request a call for %s (call error %d)", method_paths[c->method], e);
+        log_error("grpc: cannot request a call for %s (call error %d)", method_paths[m], e);
         grpc_metadata_array_destroy(&c->md);
         c->state = CALL_RETIRED;
+        return false;
     }
+    return true;
+}
+
+/* A call arrived (metadata only): refuse it, or start reading its message. */
+static bool start_call(struct call *c)
+{
+    char msg[512];
+    grpc_status_code code = admit(c, msg, sizeof(msg));
+    if (code != GRPC_STATUS_OK) {
+        log_debug("grpc: %s refused (%d): %s", method_paths[c->method], (int)code, msg);
+        return send_reply(c, code, msg);
+    }
+    grpc_op op;
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_RECV_MESSAGE;
+    op.data.recv_message.recv_message = &c->payload;
+    c->state = CALL_RECEIVING;
+    enum method m = c->method;
+    grpc_call *call = c->call;
+    HANDOFF_RELEASE(c);
+    grpc_call_error e = grpc_call_start_batch(call, &op, 1, c, NULL);
+    if (e != GRPC_CALL_OK) {
+        log_error("grpc: %s: cannot read the message (call error %d)", method_paths[m], e);
+        return false;
+    }
+    return true;
 }
 
 static void finish_call(struct call *c)
@@ -267,8 +375,10 @@ static void finish_call(struct call *c)
         grpc_byte_buffer_destroy(c->reply);
     grpc_slice_unref(c->details);
     grpc_metadata_array_destroy(&c->md);
+    arena_release(&c->arena);
     c->call = NULL;
     c->payload = c->reply = NULL;
+    c->authz = c->org = c->tenant = NULL;
 }
 
 static void *worker(void *arg)
@@ -289,6 +399,8 @@ static void *worker(void *arg)
             continue;
         }
         struct call *c = ev.tag;
+        HANDOFF_ACQUIRE(c);
+        bool started = true; /* a batch was started: the slot is no longer this thread's */
         if (c->state == CALL_WAITING) {
             if (!ev.success) {
                 /* The server is shutting down: this slot is done. */
@@ -296,12 +408,19 @@ static void *worker(void *arg)
                 c->state = CALL_RETIRED;
                 continue;
             }
-            handle(c);
-            if (c->state == CALL_RETIRED)
-                finish_call(c);
+            started = start_call(c);
+        } else if (c->state == CALL_RECEIVING) {
+            started = ev.success ? handle(c)
+                                 : send_reply(c, GRPC_STATUS_CANCELLED,
+                                              "the call ended before its message arrived");
         } else if (c->state == CALL_SENDING) {
             finish_call(c);
             request_call(c); /* fails (and retires) once shutdown has begun */
+            continue;
+        }
+        if (!started) {
+            finish_call(c);
+            c->state = CALL_RETIRED;
         }
     }
     return NULL;
@@ -309,12 +428,28 @@ static void *worker(void *arg)
 
 /* ---- lifecycle ---- */
 
-struct rpc_server *rpc_server_start(const struct config *cfg, struct ingest *in, char *err,
-                                    size_t errlen)
+/* The listener's credentials: TLS (and mutual TLS) from the logclient section, else plaintext. */
+static grpc_server_credentials *listener_credentials(const struct tls_section *tls)
+{
+    if (!tls || !tls->enabled)
+        return grpc_insecure_server_credentials_create();
+    grpc_ssl_pem_key_cert_pair pair = {tls->key_pem, tls->cert_pem};
+    return grpc_ssl_server_credentials_create_ex(
+        tls->ca_pem, &pair, 1,
+        tls->ca_pem ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                    : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
+        NULL);
+}
+
+struct rpc_server *rpc_server_start(const struct config *cfg, struct ingest *in, struct auth *auth,
+                                    const struct tls_section *tls, char *err, size_t errlen)
 {
     grpc_init();
     struct rpc_server *s = xcalloc(1, sizeof(*s));
     s->in = in;
+    s->auth = auth;
+    s->tls = tls && tls->enabled;
+    s->mtls = s->tls && tls->ca_pem;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
     s->m_calls = metrics_family(METRIC_COUNTER, "strata_grpc_requests_total",
@@ -334,14 +469,14 @@ struct rpc_server *rpc_server_start(const struct config *cfg, struct ingest *in,
     s->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(s->server, s->cq, NULL);
     for (int m = 0; m < M_COUNT; m++)
-        s->registered[m] = grpc_server_register_method(
-            s->server, method_paths[m], NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
-    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+        s->registered[m] =
+            grpc_server_register_method(s->server, method_paths[m], NULL, GRPC_SRM_PAYLOAD_NONE, 0);
+    grpc_server_credentials *creds = listener_credentials(tls);
     s->port = grpc_server_add_http2_port(s->server, cfg->grpc_listen_addr, creds);
     grpc_server_credentials_release(creds);
     if (s->port <= 0) {
-        snprintf(err, errlen, "cannot listen on %s (address in use or invalid)",
-                 cfg->grpc_listen_addr);
+        snprintf(err, errlen, "cannot listen on %s (address in use or invalid%s)",
+                 cfg->grpc_listen_addr, s->tls ? ", or the logclient TLS files were refused" : "");
         grpc_server_destroy(s->server);
         grpc_completion_queue_shutdown(s->cq);
         while (grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
@@ -372,6 +507,11 @@ struct rpc_server *rpc_server_start(const struct config *cfg, struct ingest *in,
 int rpc_server_port(const struct rpc_server *s)
 {
     return s->port;
+}
+
+const char *rpc_server_describe(const struct rpc_server *s)
+{
+    return !s->tls ? "" : s->mtls ? " with TLS, client certificates required" : " with TLS";
 }
 
 static bool wait_shutdown(struct rpc_server *s, int64_t timeout_ns)

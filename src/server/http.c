@@ -28,6 +28,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/pool.h"
+#include "server/wsauth.h"
 
 struct header {
     char *name, *value;
@@ -89,6 +90,7 @@ struct http_server {
     pthread_mutex_t lock;
     pthread_cond_t idle;
     long in_flight;
+    bool closing; /* under lock: http_stop has begun, no request may reach the pool */
     struct metric_family *m_requests, *m_duration;
     struct metric *m_timed_out;
     /* connections, for the watchdog */
@@ -519,8 +521,27 @@ static void upgrade_cb(void *cls, struct MHD_Connection *conn, void *con_cls, co
     pthread_attr_destroy(&at);
 }
 
+static bool origin_allowed(struct http_server *s, const char *origin);
+
+/* An Origin header from the request's own scheme://Host (a page of this server). */
+static bool same_origin(struct http_req *r, const char *origin)
+{
+    const char *host = http_header(r, "Host");
+    const char *scheme = http_is_tls(r) ? "https://" : "http://";
+    size_t sl = strlen(scheme);
+    return host && !strncasecmp(origin, scheme, sl) && !strcasecmp(origin + sl, host);
+}
+
 int http_upgrade_websocket(struct http_req *r, http_upgrade_fn fn, void *arg)
 {
+    const char *origin = http_header(r, "Origin");
+    if (origin && !same_origin(r, origin) && !origin_allowed(r->server, origin)) {
+        http_reply_text(r, 403,
+                        "cross-origin WebSocket refused: %.200s is not this server's origin nor "
+                        "in --server.cors-origins",
+                        origin);
+        return STRATA_EFORBIDDEN;
+    }
     const char *up = http_header(r, "Upgrade");
     const char *conn = http_header(r, "Connection");
     const char *key = http_header(r, "Sec-WebSocket-Key");
@@ -540,6 +561,8 @@ int http_upgrade_websocket(struct http_req *r, http_upgrade_fn fn, void *arg)
     set_reply(q, 101, NULL);
     http_set_header(r, "Upgrade", "websocket");
     http_set_header(r, "Sec-WebSocket-Accept", accept);
+    if (wsauth_offers(http_header(r, "Sec-WebSocket-Protocol"), WSAUTH_PROTOCOL))
+        http_set_header(r, "Sec-WebSocket-Protocol", WSAUTH_PROTOCOL);
     q->upgrade_fn = fn;
     q->upgrade_arg = arg;
     return 0;
@@ -832,13 +855,21 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
                 !strncasecmp(ct, "application/x-www-form-urlencoded", 33))
                 parse_form(q, q->body.ptr ? q->body.ptr : "", q->body.len);
         }
+        pthread_mutex_lock(&s->lock);
+        if (s->closing) {
+            /* A request on a kept-alive connection while stopping: the pool may be gone. */
+            pthread_mutex_unlock(&s->lock);
+            http_set_header(&q->pub, "Connection", "close");
+            http_reply_text(&q->pub, 503, "server shutting down");
+            q->state = REQ_QUEUED;
+            return queue_reply(s, q);
+        }
         q->state = REQ_RUNNING;
         set_deadline(s, q->cs, 0); /* the handler may take its time */
-        pthread_mutex_lock(&s->lock);
         s->in_flight++;
-        pthread_mutex_unlock(&s->lock);
         MHD_suspend_connection(conn);
         pool_submit(s->workers, run_handler, q);
+        pthread_mutex_unlock(&s->lock);
         return MHD_YES;
     case REQ_RUNNING:
         /* Resumed early (should not happen): keep waiting. */
@@ -1072,6 +1103,7 @@ void http_stop(struct http_server *s, int64_t timeout_ns)
     MHD_socket fd = MHD_quiesce_daemon(s->mhd);
     int64_t deadline = clock_mono_ns() + timeout_ns;
     pthread_mutex_lock(&s->lock);
+    s->closing = true;
     while (s->in_flight > 0 && clock_mono_ns() < deadline) {
         pthread_mutex_unlock(&s->lock);
         usleep(10000);

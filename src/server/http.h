@@ -40,6 +40,8 @@ enum {
     ROUTE_READ = 4,   /* needs the read role; may name several tenants ("a|b") */
     ROUTE_WRITE = 8,  /* needs the write role; names exactly one tenant */
     ROUTE_ADMIN = 16, /* needs the admin role */
+    /* A WebSocket route: a browser's credential and tenant may come as subprotocols (wsauth.h). */
+    ROUTE_WEBSOCKET = 32,
 };
 
 struct http_route {
@@ -155,8 +157,14 @@ bool http_replied(const struct http_req *r);
 /*
  * Take over the connection as a WebSocket (RFC 6455) after checking the
  * handshake headers. On success the handler's reply is the 101 response and
- * fn runs on its own thread with the socket; fn owns arg. Returns < 0 (having
- * replied 400) if the request is not a valid WebSocket handshake.
+ * fn runs on its own thread with the socket; fn owns arg. When the client
+ * offers the subprotocol "strata.v1" (wsauth.h), the 101 names it in
+ * Sec-WebSocket-Protocol (no other offered subprotocol is ever echoed).
+ * Returns < 0 (having replied) if the request is not a valid WebSocket
+ * handshake (400), or if it comes from a browser page of another origin:
+ * an Origin header that is neither the request's own scheme://Host nor
+ * allowed by cors_origins is refused with 403, since browsers apply no
+ * same-origin rule to WebSockets.
  */
 typedef void (*http_upgrade_fn)(int fd, void *arg);
 int http_upgrade_websocket(struct http_req *r, http_upgrade_fn fn, void *arg);

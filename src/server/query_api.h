@@ -11,8 +11,19 @@
 #include "server/http.h"
 #include "server/server.h"
 
-/* The limits of a query run for req: deadline, memory, parallelism, client-gone check. */
+/*
+ * The limits of a query run for req: deadline, parallelism and series from
+ * its tenant's limits (ingest/limits.h; the strictest of each for "a|b"),
+ * memory from --query.max-memory, the client-gone check.
+ */
 void query_limits_for(struct http_req *req, const struct server *srv, struct query_limits *lim);
+/*
+ * The query limits of a tenant text ("a" or "a|b"), as limits_table_query:
+ * the tenant's own struct, or the strictest of several written to scratch.
+ */
+struct tenant_limits;
+const struct tenant_limits *query_tenant_limits(const char *tenant, const struct server *srv,
+                                                struct tenant_limits *scratch);
 /*
  * Write Loki's "result" array for a log result: streams with [ns, line]
  * pairs, and with categorize the third element {structuredMetadata, parsed}.

@@ -39,7 +39,7 @@ const struct http_route server_routes[] = {
      "/loki/api/v1/detected_field/values", ROUTE_PREFIX | ROUTE_READ},
     {"GET", "/loki/api/v1/patterns", h_loki_patterns, NULL, ROUTE_READ},
     {"GET,POST", "/loki/api/v1/format_query", h_loki_format_query, NULL, ROUTE_READ},
-    {"GET", "/loki/api/v1/tail", h_loki_tail, NULL, ROUTE_READ},
+    {"GET", "/loki/api/v1/tail", h_loki_tail, NULL, ROUTE_READ | ROUTE_WEBSOCKET},
     /* LogsGO REST API */
     {"GET", "/api/v1/query", h_logsgo_query, NULL, ROUTE_READ},
     {"GET", "/api/v1/labels", h_logsgo_labels, NULL, ROUTE_READ},
@@ -62,7 +62,7 @@ const struct http_route web_routes[] = {
     {"GET,POST", "/loki/api/v1/labels", h_loki_labels, NULL, ROUTE_READ},
     {"GET", "/loki/api/v1/label/", h_loki_label_values, "/loki/api/v1/label/values",
      ROUTE_PREFIX | ROUTE_READ},
-    {"GET", "/loki/api/v1/tail", h_loki_tail, NULL, ROUTE_READ},
+    {"GET", "/loki/api/v1/tail", h_loki_tail, NULL, ROUTE_READ | ROUTE_WEBSOCKET},
     {"GET", "/api/v1/query", h_logsgo_query, NULL, ROUTE_READ},
     {"GET", "/api/v1/labels", h_logsgo_labels, NULL, ROUTE_READ},
     {"GET", "/", h_dashboard, "/dashboard", ROUTE_PREFIX | ROUTE_OPEN},

@@ -76,12 +76,14 @@ static int security_start(struct server *srv)
             return -1;
         }
     }
-    if (auth_mode(srv->auth) == AUTH_MODE_NONE && strncmp(cfg->http_listen_addr, "127.", 4) &&
-        strncmp(cfg->http_listen_addr, "[::1]", 5) &&
-        strncmp(cfg->http_listen_addr, "localhost", 9))
-        log_warn("auth: off while listening on %s: anyone who reaches it can read and write "
-                 "every tenant (see docs/SECURITY.md)",
-                 cfg->http_listen_addr);
+    const char *addrs[] = {cfg->http_listen_addr, cfg->grpc_listen_addr, cfg->web_listen_addr};
+    for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++)
+        if (auth_mode(srv->auth) == AUTH_MODE_NONE && addrs[i] && addrs[i][0] &&
+            strncmp(addrs[i], "127.", 4) && strncmp(addrs[i], "[::1]", 5) &&
+            strncmp(addrs[i], "localhost", 9))
+            log_warn("auth: off while listening on %s: anyone who reaches it can read and write "
+                     "every tenant (see docs/SECURITY.md)",
+                     addrs[i]);
     return 0;
 }
 
@@ -146,13 +148,14 @@ int server_run(const struct config *cfg)
             goto out;
     }
     if (cfg->grpc_listen_addr && cfg->grpc_listen_addr[0]) {
-        srv.grpc = rpc_server_start(cfg, srv.ingest, err, sizeof(err));
+        srv.grpc = rpc_server_start(cfg, srv.ingest, srv.auth, srv.tls ? &srv.tls->logclient : NULL,
+                                    err, sizeof(err));
         if (!srv.grpc) {
             log_error("grpc: %s", err);
             goto out;
         }
-        log_info("grpc: listening on %s (port %d)", cfg->grpc_listen_addr,
-                 rpc_server_port(srv.grpc));
+        log_info("grpc: listening on %s (port %d)%s", cfg->grpc_listen_addr,
+                 rpc_server_port(srv.grpc), rpc_server_describe(srv.grpc));
     }
     if (cfg->queue_config_path && cfg->queue_config_path[0] &&
         queue_start(cfg->queue_config_path, srv.ingest, &srv.queue, err, sizeof(err)) < 0) {

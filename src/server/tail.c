@@ -31,9 +31,11 @@
 #include "core/hash.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "ingest/limits.h"
 #include "server/handlers.h"
 #include "server/query_api.h"
 #include "server/server.h"
+#include "server/wsframe.h"
 
 #define MAX_TAILS        256
 #define MAX_CLIENT_FRAME 65536
@@ -175,52 +177,31 @@ struct wsin {
 };
 
 /*
- * Handle every complete client frame in the buffer. Returns 1 to go on, 0
- * when the client closed (a close frame was answered), -1 on a protocol
- * error (the socket should be closed).
+ * Handle every complete client frame in the buffer (wsframe.h checks them).
+ * Returns 1 to go on, 0 when the client closed (a close frame was answered),
+ * -1 on a protocol error (the socket should be closed).
  */
 static int handle_frames(int fd, struct wsin *in)
 {
     for (;;) {
-        if (in->len < 2)
+        struct ws_frame f;
+        unsigned code;
+        const char *why;
+        int rc = wsframe_parse(in->buf, in->len, MAX_CLIENT_FRAME, &f, &code, &why);
+        if (rc == 0)
             return 1;
-        unsigned char *b = in->buf;
-        unsigned opcode = b[0] & 0x0f;
-        bool masked = b[1] & 0x80;
-        uint64_t plen = b[1] & 0x7f;
-        size_t off = 2;
-        if (plen == 126) {
-            if (in->len < 4)
-                return 1;
-            plen = ((uint64_t)b[2] << 8) | b[3];
-            off = 4;
-        } else if (plen == 127) {
-            if (in->len < 10)
-                return 1;
-            plen = 0;
-            for (int i = 0; i < 8; i++)
-                plen = (plen << 8) | b[2 + i];
-            off = 10;
-        }
-        if (!masked || plen > MAX_CLIENT_FRAME) {
-            send_close(fd, masked ? 1009 : 1002,
-                       masked ? "frame too large" : "frames must be masked");
+        if (rc < 0) {
+            send_close(fd, code, why);
             return -1;
         }
-        if (in->len < off + 4 + plen)
-            return 1;
-        unsigned char *mask = b + off, *payload = b + off + 4;
-        for (uint64_t i = 0; i < plen; i++)
-            payload[i] ^= mask[i & 3];
-        if (opcode == 8) {
-            send_frame(fd, 8, payload, plen >= 2 ? 2 : 0);
+        if (f.opcode == WS_OP_CLOSE) {
+            send_frame(fd, WS_OP_CLOSE, f.payload, f.len >= 2 ? 2 : 0);
             return 0;
         }
-        if (opcode == 9 && send_frame(fd, 10, payload, plen) < 0)
+        if (f.opcode == WS_OP_PING && send_frame(fd, WS_OP_PONG, f.payload, f.len) < 0)
             return -1;
-        size_t used = off + 4 + (size_t)plen;
-        memmove(in->buf, in->buf + used, in->len - used);
-        in->len -= used;
+        memmove(in->buf, in->buf + f.size, in->len - f.size);
+        in->len -= f.size;
     }
 }
 
@@ -275,9 +256,9 @@ static int tail_once(int fd, struct tail *t, const struct plan *plan, int64_t fr
                            .end = to,
                            .limit = t->limit,
                            .backward = first};
-    lq.lim.deadline_ns =
-        clock_mono_ns() +
-        (t->srv->cfg->query_timeout > 0 ? t->srv->cfg->query_timeout : 60 * NS_PER_SEC);
+    struct tenant_limits scratch;
+    int64_t timeout = query_tenant_limits(t->tenant, t->srv, &scratch)->query_timeout_ns;
+    lq.lim.deadline_ns = clock_mono_ns() + (timeout > 0 ? timeout : 60 * NS_PER_SEC);
     lq.lim.max_memory = (size_t)t->srv->cfg->query_max_memory;
     lq.lim.parallelism = 1;
     struct log_result res;
@@ -448,7 +429,8 @@ HANDLER(h_loki_tail)
             http_reply_text(req, 400, "limit must be a positive value");
             return;
         }
-        int64_t max = srv->cfg->query_max_entries_limit;
+        struct tenant_limits scratch;
+        int64_t max = query_tenant_limits(req->tenant, srv, &scratch)->max_entries_per_query;
         if (max > 0 && l > max) {
             http_reply_text(req, 400,
                             "max entries limit per query exceeded, limit > "

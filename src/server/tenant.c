@@ -8,6 +8,7 @@
 
 #include "core/err.h"
 #include "ingest/batch.h"
+#include "server/wsauth.h"
 
 int tenant_requested(struct http_req *req, const char **out, char *err, size_t errlen)
 {
@@ -24,6 +25,9 @@ int tenant_requested(struct http_req *req, const char **out, char *err, size_t e
         return STRATA_EINVAL;
     }
     *out = org ? org : tid;
+    if (!*out && req->route && (req->route->flags & ROUTE_WEBSOCKET))
+        return wsauth_parse(http_header(req, "Sec-WebSocket-Protocol"), &req->arena, NULL, out, err,
+                            errlen);
     return 0;
 }
 

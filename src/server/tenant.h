@@ -27,8 +27,10 @@
 
 /*
  * The tenant text a request asks for: X-Scope-OrgID, else tenant-id, else
- * NULL. When both headers are present and differ, returns STRATA_EINVAL with
- * a message. The string is the header's and lives as long as the request.
+ * (on a ROUTE_WEBSOCKET route) a strata.tenant.<base64url> subprotocol
+ * (wsauth.h), else NULL. When both headers are present and differ, or the
+ * subprotocol is malformed, returns STRATA_EINVAL with a message. The string
+ * lives as long as the request.
  */
 int tenant_requested(struct http_req *req, const char **out, char *err, size_t errlen);
 

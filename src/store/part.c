@@ -760,3 +760,135 @@ void part_writer_abort(struct part_writer *w)
     free(w->tenant);
     free(w);
 }
+
+/* ---- merging parts (compaction, in any tier) ---- */
+
+/* One input stream of a merge: a cursor and its current batch. */
+struct merge_in {
+    struct tier_cursor *cur;
+    struct entry_batch b;
+    uint32_t pos;
+    bool done;
+};
+
+struct stream_ref {
+    uint64_t fp;
+    struct slice key;
+    uint32_t part, stream;
+};
+
+static int cmp_stream_ref(const void *a, const void *b)
+{
+    const struct stream_ref *x = a, *y = b;
+    if (x->fp != y->fp)
+        return x->fp < y->fp ? -1 : 1;
+    int c = slice_cmp(x->key, y->key);
+    if (c)
+        return c;
+    return x->part < y->part ? -1 : x->part > y->part;
+}
+
+static int merge_advance(struct merge_in *m)
+{
+    while (!m->done && m->pos >= m->b.n) {
+        int rc = m->cur->ops->next(m->cur, &m->b);
+        if (rc < 0)
+            return rc;
+        m->pos = 0;
+        if (rc == 0)
+            m->done = true;
+    }
+    return 0;
+}
+
+int part_merge(struct part_writer *w, struct part *const *rp, uint32_t n, const volatile int *stop)
+{
+    int rc = 0;
+    struct arena a;
+    arena_init(&a, 0);
+    size_t nrefs = 0;
+    for (uint32_t i = 0; i < n && !rc; i++)
+        nrefs += part_stream_count(rp[i]);
+    struct stream_ref *refs = xmallocarray(nrefs ? nrefs : 1, sizeof(*refs));
+    nrefs = 0;
+    for (uint32_t i = 0; i < n && !rc; i++)
+        for (uint32_t j = 0; j < part_stream_count(rp[i]); j++) {
+            const struct part_stream *ps = part_get_stream(rp[i], j);
+            refs[nrefs++] = (struct stream_ref){ps->fp, ps->key, i, j};
+        }
+    qsort(refs, nrefs, sizeof(*refs), cmp_stream_ref);
+    struct tier_query q = {.start = INT64_MIN, .end = INT64_MAX, .want_lines = true};
+    struct merge_in *mi = xcalloc(n, sizeof(*mi));
+    for (size_t i = 0; i < nrefs && !rc;) {
+        size_t j = i;
+        while (j < nrefs && refs[j].fp == refs[i].fp && slice_eq(refs[j].key, refs[i].key))
+            j++;
+        if (stop && *stop) {
+            rc = STRATA_ECANCELED;
+            break;
+        }
+        const struct part_stream *ps = part_get_stream(rp[refs[i].part], refs[i].stream);
+        uint32_t k = 0;
+        for (size_t r = i; r < j; r++) {
+            memset(&mi[k], 0, sizeof(mi[k]));
+            mi[k].cur = part_cursor_new(rp[refs[r].part], refs[r].stream, &q, NULL, &a, NULL, NULL);
+            if (mi[k].cur)
+                k++;
+        }
+        rc = part_writer_begin_stream(w, ps->fp, ps->labels, ps->n_labels);
+        int64_t prev_ts = 0;
+        struct slice prev_line = {"", 0}, prev_meta = {"", 0};
+        bool have_prev = false;
+        char *prev_copy = NULL;
+        size_t prev_cap = 0;
+        for (uint32_t m = 0; m < k && !rc; m++)
+            rc = merge_advance(&mi[m]);
+        while (!rc) {
+            int best = -1;
+            for (uint32_t m = 0; m < k; m++)
+                if (!mi[m].done &&
+                    (best < 0 || mi[m].b.ts[mi[m].pos] < mi[best].b.ts[mi[best].pos]))
+                    best = (int)m;
+            if (best < 0)
+                break;
+            struct merge_in *bm = &mi[best];
+            int64_t ts = bm->b.ts[bm->pos];
+            struct slice line = bm->b.lines[bm->pos];
+            struct slice meta = bm->b.meta ? bm->b.meta[bm->pos] : (struct slice){"", 0};
+            /* The same entry in two inputs (one stream, same ts, line and metadata): keep one. */
+            bool dup = have_prev && ts == prev_ts && slice_eq(line, prev_line) &&
+                       slice_eq(meta, prev_meta);
+            if (!dup) {
+                rc = part_writer_add(w, ts, line, meta);
+                /* Remember the entry: the batch it lives in may be replaced. */
+                size_t need = line.len + meta.len;
+                if (need > prev_cap) {
+                    free(prev_copy);
+                    prev_cap = need * 2;
+                    prev_copy = xmalloc(prev_cap);
+                }
+                if (line.len)
+                    memcpy(prev_copy, line.ptr, line.len);
+                if (meta.len)
+                    memcpy(prev_copy + line.len, meta.ptr, meta.len);
+                prev_line = (struct slice){prev_copy ? prev_copy : "", line.len};
+                prev_meta = (struct slice){prev_copy ? prev_copy + line.len : "", meta.len};
+                prev_ts = ts;
+                have_prev = true;
+            }
+            bm->pos++;
+            if (!rc)
+                rc = merge_advance(bm);
+        }
+        free(prev_copy);
+        for (uint32_t m = 0; m < k; m++)
+            mi[m].cur->ops->close(mi[m].cur);
+        if (!rc)
+            rc = part_writer_end_stream(w);
+        i = j;
+    }
+    free(mi);
+    free(refs);
+    arena_release(&a);
+    return rc;
+}

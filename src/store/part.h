@@ -94,6 +94,18 @@ void part_writer_abort(struct part_writer *w);
 /* Entries added so far. */
 uint64_t part_writer_entries(const struct part_writer *w);
 
+/*
+ * Write every stream of the open parts rp[0..n) into w (opened by the
+ * caller), one stream at a time: the cursors of a stream found in several
+ * inputs are merged by time, and an entry identical to the one written just
+ * before it (same timestamp, line and metadata: a copy held by two inputs)
+ * is written once. The writer is neither finished nor aborted. Returns 0,
+ * STRATA_ECANCELED as soon as *stop is set (stop may be NULL), or the first
+ * read or write error.
+ */
+struct part;
+int part_merge(struct part_writer *w, struct part *const *rp, uint32_t n, const volatile int *stop);
+
 /* ---- reading ---- */
 
 struct part_source {
@@ -159,6 +171,25 @@ struct tier_cursor *part_cursor_new(struct part *p, uint32_t stream, const struc
  */
 void part_stream_stats(const struct part *p, uint32_t stream, int64_t start, int64_t end,
                        uint64_t *blocks, uint64_t *entries, uint64_t *bytes);
+
+/*
+ * Where one block's bytes are in the file (absolute offsets), for readers
+ * that fetch ranges ahead of a cursor (object storage). block is an index
+ * into the part's block table (a stream's blocks are first_block ..
+ * first_block + n_blocks - 1); bloom_len 0 means the block has no filter.
+ */
+struct part_block_loc {
+    int64_t min_ts, max_ts;
+    uint64_t ts_off, data_off, bloom_off;
+    uint32_t ts_len, data_len, bloom_len;
+};
+void part_block_loc(const struct part *p, uint32_t block, struct part_block_loc *out);
+/*
+ * The blocks a cursor made by part_cursor_new will read, in the order it
+ * reads them (its plan after time and bloom pruning): *blocks points into
+ * the cursor's memory. Returns how many.
+ */
+uint32_t part_cursor_plan(const struct tier_cursor *c, const uint32_t **blocks);
 
 /* Where a part's bytes go: timestamp frames, data frames, bloom filters, index and footer. */
 struct part_sizes {

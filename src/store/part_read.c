@@ -896,6 +896,28 @@ struct tier_cursor *part_cursor_new(struct part *p, uint32_t stream, const struc
     return &c->base;
 }
 
+void part_block_loc(const struct part *p, uint32_t block, struct part_block_loc *out)
+{
+    const struct rblock *b = &p->blocks[block];
+    *out = (struct part_block_loc){
+        .min_ts = b->min_ts,
+        .max_ts = b->max_ts,
+        .ts_off = b->ts_off,
+        .data_off = b->data_off,
+        .bloom_off = p->bloom_off + b->bloom_off,
+        .ts_len = b->ts_len,
+        .data_len = b->data_len,
+        .bloom_len = b->bloom_len,
+    };
+}
+
+uint32_t part_cursor_plan(const struct tier_cursor *tc, const uint32_t **blocks)
+{
+    const struct pcursor *c = (const struct pcursor *)tc;
+    *blocks = c->blocks;
+    return c->n_blocks;
+}
+
 void part_get_sizes(const struct part *p, struct part_sizes *out)
 {
     memset(out, 0, sizeof(*out));

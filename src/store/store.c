@@ -62,6 +62,7 @@
 #include "store/local.h"
 #include "store/record.h"
 #include "store/wal.h"
+#include "remote/s3_tier.h"
 
 /* Where a frozen generation is on its way down the chain. */
 enum pending_state { P_NONE, P_CUT, P_ABSORBED, P_CHECKPOINTED };
@@ -82,6 +83,7 @@ struct store {
     int64_t compact_interval;
     int64_t push_wait; /* how long a push waits for memory before 429 */
     bool flush_on_exit;
+    bool read_only; /* --target=querier: pushes are refused */
 
     pthread_rwlock_t cut_lock;      /* pushes (read) against cutting the head (write) */
     pthread_rwlock_t handover_lock; /* queries (read) against commit + drop (write) */
@@ -534,6 +536,8 @@ static void wait_for_room(struct store *s, int64_t deadline)
 
 int store_push(struct store *s, struct push_batch *b, struct push_result *res)
 {
+    if (s->read_only)
+        return STRATA_EUNSUPPORTED;
     if (!b->n_entries)
         return 0;
     struct head_usage u;
@@ -603,8 +607,10 @@ static int collect_stream(void *arg, const struct tier_stream *ts)
 
 /*
  * Run op over the head and the tier after it under the hand-over lock
- * (collecting what they report), then over the tiers after those, then hand
- * everything collected to fn.
+ * (collecting what they report), then hand everything collected to fn. The
+ * tiers after those (object storage) are the view's next link: the engine
+ * reads them as a tier of their own, so that it drops the copies of entries
+ * a part hand-over shows in both (tier.h's adopt_part has no atomic commit).
  */
 static int view_walk(struct tier *t, const struct tier_query *q, struct arena *a, tier_stream_fn fn,
                      void *arg, bool cursors)
@@ -618,9 +624,6 @@ static int view_walk(struct tier *t, const struct tier_query *q, struct arena *a
                      : x->ops->series(x, q, a, collect_stream, &c);
     }
     pthread_rwlock_unlock(&s->handover_lock);
-    for (struct tier *x = s->next->next; x && !rc; x = x->next)
-        rc = cursors ? x->ops->select(x, q, a, collect_stream, &c)
-                     : x->ops->series(x, q, a, collect_stream, &c);
     size_t i = 0;
     for (; i < c.n && !rc; i++)
         rc = fn(arg, &c.v[i]);
@@ -693,7 +696,7 @@ static int view_stats(struct tier *t, const struct tier_query *q, struct tier_st
     struct store *s = V(t);
     int rc = 0;
     pthread_rwlock_rdlock(&s->handover_lock);
-    for (struct tier *x = s->head; x && !rc; x = x->next)
+    for (struct tier *x = s->head; x && x != s->next->next && !rc; x = x->next)
         if (x->ops->stats)
             rc = x->ops->stats(x, q, out);
     pthread_rwlock_unlock(&s->handover_lock);
@@ -1001,6 +1004,12 @@ int store_open(const struct config *cfg, struct store **out, char *err, size_t e
         goto fail;
     }
     s->head->next = s->next;
+    /* With a bucket: local parts age out into it (head -> local -> s3); queries read it as
+     * the view's next link (view_walk). A querier (--target=querier) only reads. */
+    s->read_only = s3_tier_querier(cfg);
+    if ((rc = s3_tier_open(cfg, s->data_dir, &s->next->next, err, errlen)) < 0)
+        goto fail;
+    s->view.next = s->next->next;
     /*
      * What the tiers hold already. Without a checkpoint file (a new
      * directory, or the file was removed) the parts are trusted.

@@ -42,13 +42,16 @@ void store_close(struct store *s);
  * stored once. Returns 0, or a negative STRATA_E* when nothing was stored:
  * STRATA_EBUSY (memory limits reached while a flush runs: 429 with
  * Retry-After), STRATA_ENOSPC (full disk: 507), STRATA_EIO (500),
- * STRATA_ETOOLARGE (a batch over the WAL's 1 GiB record limit).
+ * STRATA_ETOOLARGE (a batch over the WAL's 1 GiB record limit),
+ * STRATA_EUNSUPPORTED (a read-only querier, --target=querier).
  */
 int store_push(struct store *s, struct push_batch *b, struct push_result *res);
 /*
- * The tier queries read. It answers for the whole chain (head, local parts
- * and the tiers after them) and makes the head -> next hand-over atomic for
- * a query: every entry is seen in exactly one tier. Its next is NULL.
+ * The tier queries read. It answers for the head and local parts and makes
+ * the head -> next hand-over atomic for a query: every entry is seen in
+ * exactly one of them. Its next is the tier after local parts (object
+ * storage) or NULL: callers walk ->next and read each link, and the engine
+ * drops the entries a part hand-over shows in two links.
  */
 struct tier *store_chain(struct store *s);
 /* The real chain, head first (for per-tier inspection; queries use store_chain). */

@@ -2,11 +2,19 @@
 //
 // A test is an async function (env) => {...} registered with test(name, fn).
 // env.strata(args) starts the binary on a free loopback port with its data
-// in the test's scratch directory and waits for /ready; env.page(server)
-// opens a fresh browser context on the server's dashboard. When the test
-// ends every server is stopped by its pid with SIGTERM and must exit 0 with
-// no sanitizer report in its log; an uncaught exception in a page fails the
-// test. Every wait is bounded.
+// in the test's scratch directory and waits for /ready; env.page(opts)
+// opens a fresh browser context (its own localStorage). When the test ends
+// every server it started is stopped by its pid with SIGTERM and must exit 0
+// with no sanitizer report in its log; an uncaught exception in a page fails
+// the test. Every wait is bounded.
+//
+// env.shared(name, setup) is a server that several tests use, so that they do
+// not each pay for a start and a stop: started (and given its data by setup)
+// by the first test that asks, checked after every test that used it (still
+// running, no sanitizer report: else that test fails), and stopped at the end
+// of the run by stopShared(), which reports its clean exit as one more test.
+// Tests on a shared server read its common data and write only data of their
+// own (their own tenant or labels), so that the order of tests does not matter.
 //
 // Screenshots go to the scratch directory, or to docs/img/ when the
 // environment has STRATA_UPDATE_SCREENSHOTS=1 (they are committed, so a
@@ -98,7 +106,9 @@ export class Strata {
         };
         this.proc = spawn(
             this.env.binary,
-            [`--http-listen-addr=127.0.0.1:${this.port}`, `--data-dir=${this.dataDir}`, ...this.args],
+            // No gRPC listener (the dashboard does not use it): its default port 9095 is
+            // fixed, and servers of this run and of other runs on the machine would fight over it.
+            [`--http-listen-addr=127.0.0.1:${this.port}`, '--grpc-listen-addr=', `--data-dir=${this.dataDir}`, ...this.args],
             { stdio: ['ignore', log, log], env },
         );
         this.exited = once(this.proc, 'exit');
@@ -144,10 +154,11 @@ export class Strata {
             if (text.includes(m)) throw new TestFailure(`${this.name} log has a sanitizer report:\n${text.slice(-4000)}`);
     }
 
-    /** POST Loki JSON streams; expects 204. */
-    async push(streams, tenant) {
+    /** POST Loki JSON streams (as `tenant`, with a bearer `token` when given); expects 204. */
+    async push(streams, tenant, token) {
         const headers = { 'Content-Type': 'application/json' };
         if (tenant) headers['X-Scope-OrgID'] = tenant;
+        if (token) headers.Authorization = 'Bearer ' + token;
         const r = await fetch(this.url + 'loki/api/v1/push', {
             method: 'POST',
             headers,
@@ -167,12 +178,16 @@ export class Strata {
     }
 }
 
+// Shared servers of this run, by name: {env, server: Promise<Strata>}.
+const shared = new Map();
+
 export class Env {
     constructor(binary, browser) {
         this.binary = binary;
         this.browser = browser;
         this.scratch = mkdtempSync(join(tmpdir(), 'strata-browser-'));
         this.servers = [];
+        this.sharedUsed = [];
         this.contexts = [];
         this.pageErrors = [];
     }
@@ -184,13 +199,48 @@ export class Env {
         return s.start();
     }
 
-    /** A page in a fresh context (its own localStorage) at 1280x800 unless told otherwise. */
+    /**
+     * The run's shared server `name` (flags `args`), started on first use and
+     * given its data by `await setup(server)` then. Stopped by stopShared().
+     */
+    async shared(name, setup = null, args = []) {
+        if (!shared.has(name)) {
+            const env = new Env(this.binary, this.browser);
+            const server = (async () => {
+                const s = new Strata(env, args, 'shared-' + name);
+                env.servers.push(s);
+                await s.start();
+                if (setup) await setup(s);
+                return s;
+            })();
+            shared.set(name, { env, server });
+        }
+        const s = await shared.get(name).server;
+        if (!this.sharedUsed.includes(s)) this.sharedUsed.push(s);
+        return s;
+    }
+
+    /**
+     * A page in a fresh context (its own localStorage) at 1280x800 unless told
+     * otherwise. opts.tenant and opts.token go into the dashboard's settings
+     * before the first page loads, as if typed in the Settings dialog.
+     */
     async page(opts = {}) {
         const ctx = await this.browser.newContext({
             viewport: opts.viewport || { width: 1280, height: 800 },
             colorScheme: opts.colorScheme || 'light',
         });
         this.contexts.push(ctx);
+        if (opts.tenant || opts.token)
+            await ctx.addInitScript(
+                ([tenant, token]) => {
+                    if (sessionStorage.getItem('strata-test-init')) return; // only before the first load
+                    sessionStorage.setItem('strata-test-init', '1');
+                    if (tenant) localStorage.setItem('strata.tenant', tenant);
+                    if (token) localStorage.setItem('strata.token', token);
+                },
+                [opts.tenant || '', opts.token || ''],
+            );
         const page = await ctx.newPage();
         page.setDefaultTimeout(10000);
         page.on('pageerror', (e) => this.pageErrors.push(e.message));
@@ -216,6 +266,15 @@ export class Env {
                 err = err || e;
             }
         }
+        for (const s of this.sharedUsed) {
+            try {
+                s.checkLog();
+                if (s.proc.exitCode !== null || s.proc.signalCode !== null)
+                    throw new TestFailure(`${s.name} died (${s.proc.exitCode ?? s.proc.signalCode}):\n${s.logTail()}`);
+            } catch (e) {
+                err = err || e;
+            }
+        }
         if (!err && this.pageErrors.length)
             err = new TestFailure('uncaught exception in the page: ' + this.pageErrors.join('; '));
         if (err) throw err;
@@ -224,6 +283,31 @@ export class Env {
     cleanupScratch() {
         rmSync(this.scratch, { recursive: true, force: true });
     }
+}
+
+/**
+ * Stop every shared server: each must exit 0 with a clean log. Reported as one
+ * test per server; returns {passed, failed}.
+ */
+export async function stopShared() {
+    let passed = 0;
+    let failed = 0;
+    for (const [name, { env, server }] of shared) {
+        let err = null;
+        await server.catch((e) => (err = e)); // a failed start: its tests have said so
+        await env.finish().catch((e) => (err = err || e));
+        if (err) console.log(err.stack || String(err));
+        if (!err) {
+            passed++;
+            console.log(`ok   shared.${name}_stops_cleanly`);
+            env.cleanupScratch();
+        } else {
+            failed++;
+            console.log(`FAIL shared.${name}_stops_cleanly (logs in ${env.scratch})`);
+        }
+    }
+    shared.clear();
+    return { passed, failed };
 }
 
 const registry = [];

@@ -1,15 +1,16 @@
 // node tests/browser/run.mjs BUILD_DIR [filter] [--pending]
 //
 // Runs the dashboard's tests: the pure-JS unit tests of web/src, then the
-// browser tests (one Chromium for all, a fresh context and strata per test).
-// Ends with "N passed, N failed"; the exit code is 1 when anything failed.
+// browser tests (one Chromium for all, a fresh context per test, a strata per
+// test or one shared by several: harness.mjs). Ends with "N passed, N failed";
+// the exit code is 1 when anything failed.
 //
 // --pending (or STRATA_BROWSER_PENDING=1) adds pending.mjs: the tests that need
-// query APIs not built yet (metric queries, labels, tail, LogsGO query).
+// server work not merged yet (the tail taking credentials from subprotocols).
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-import { REPO, runAll } from './harness.mjs';
+import { REPO, runAll, stopShared } from './harness.mjs';
 
 const args = process.argv.slice(2);
 const pending = args.includes('--pending') || process.env.STRATA_BROWSER_PENDING === '1';
@@ -48,6 +49,9 @@ async function main() {
             failed += r.failed;
         }
     } finally {
+        const r = await stopShared();
+        passed += r.passed;
+        failed += r.failed;
         await browser.close();
     }
     console.log(`${passed} passed, ${failed} failed`);

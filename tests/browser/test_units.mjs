@@ -10,8 +10,10 @@ import {
     logsgoContext,
     logsgoValue,
     matchRanges,
+    otherMatchers,
     unquoteGo,
 } from '../../web/src/logql.js';
+import { base64url, tailProtocols } from '../../web/src/api.js';
 import { rankSuggestions } from '../../web/src/rank.js';
 import { formatDuration, niceStep, parseDuration, resolveRange } from '../../web/src/time.js';
 
@@ -34,6 +36,30 @@ test('logql_context_for_autocomplete', async () => {
     eq(at('{app="a,b", x="^"}').label, 'x', 'comma inside a string does not split');
     eq(at('{app="x"} | js^').kind, 'keyword', 'keyword after the selector');
     eq(at('{app="x"} |= "err^'), null, 'inside a line filter string');
+});
+
+test('other_matchers_restrict_suggestions', async () => {
+    const at = (s) => otherMatchers(s.replace('^', ''), s.indexOf('^'));
+    eq(at('{env="dev", app="^'), '{env="dev"}', 'the matchers before');
+    eq(at('{^, app="shop"} |= "x"'), '{app="shop"}', 'and after the cursor');
+    eq(at('{a="x,}", b=~".+", c="^"}'), '{a="x,}", b=~".+"}', 'commas and braces in strings');
+    eq(at('{x=`a"b`, ^'), '{x=`a"b`}', 'raw strings');
+    eq(at('sum(count_over_time({app="a", ^}[1m]))'), '{app="a"}', 'inside a metric query');
+    eq(at('{^'), null, 'none');
+    eq(at('{a="", b!="y", ^'), null, 'none that is selective (the server would refuse it)');
+    eq(at('{app=~".*", ^'), null, 'a regex matching the empty string is not selective');
+    eq(at('{app="x"} |= "^'), null, 'outside the selector');
+});
+
+test('tail_subprotocols_carry_token_and_tenant', async () => {
+    eq(base64url('a'), 'YQ', 'no padding');
+    eq(base64url('\u00ff\u00fe?>'), 'w7_Dvj8-', 'url alphabet over UTF-8 bytes');
+    eq(tailProtocols('', ''), [], 'nothing offered without credentials');
+    eq(tailProtocols('tok.en-1', ''), ['strata.v1', 'strata.bearer.dG9rLmVuLTE'], 'token');
+    eq(tailProtocols('', 'team-a'), ['strata.v1', 'strata.tenant.dGVhbS1h'], 'tenant');
+    eq(tailProtocols('t', 'shop|bank').length, 3, 'both');
+    // Every value is an RFC 7230 token, as Sec-WebSocket-Protocol requires.
+    for (const p of tailProtocols('eyJ+/=x', 'ü|x')) eq(/^[A-Za-z0-9._-]+$/.test(p), true, p);
 });
 
 test('logsgo_context_and_values', async () => {

@@ -48,17 +48,31 @@ def test_status_reports_build_tiers_and_config(env):
     eq(r.status, 200, "status")
     eq(r.headers.get("Content-Type"), "application/json", "type")
     st = r.json()
-    eq(list(st.keys()), ["build", "startTime", "uptimeSeconds", "ready", "tenant", "tiers", "config"],
-       "keys in order")
+    eq(list(st.keys()), ["build", "startTime", "uptimeSeconds", "ready", "tenant", "storageDetails",
+                         "tiers", "head", "wal", "upkeep", "config"], "keys in order")
     b = s.get("/loki/api/v1/status/buildinfo").json()
     eq(st["build"]["revision"], b["revision"], "revision")
     eq(st["build"]["lokiVersion"], b["version"], "Loki version")
     check(re.match(r"^\d+\.\d+\.\d+$", st["build"]["version"]), "version %r" % st["build"]["version"])
     check(st["uptimeSeconds"] >= 0 and st["ready"] is True, "uptime and ready")
     eq(st["tenant"], "fake", "default tenant")
-    eq(st["tiers"][0], {"name": "head", "streams": 1, "chunks": 1, "entries": 2, "bytes": 3}, "head")
+    eq(st["storageDetails"], True, "auth off: the storage totals are shown")
+    eq([t["name"] for t in st["tiers"]], ["head", "local"], "the chain, head first")
+    eq(st["tiers"][0], {"name": "head", "streams": 1, "chunks": 1, "entries": 2, "bytes": 3,
+                        "parts": 0, "diskBytes": 0}, "head: the tenant's counts")
     other = s.get("/api/v1/status", headers={"X-Scope-OrgID": "other"}).json()
     eq((other["tenant"], other["tiers"][0]["entries"]), ("other", 1), "per tenant")
+    # Totals over every tenant: the head holds both tenants' entries, the WAL their records.
+    eq((st["head"]["entries"], st["head"]["tenants"]), (3, 2), "head totals")
+    check(st["wal"]["bytes"] > 0 and st["wal"]["appends"] >= 2, "WAL: %r" % st["wal"])
+    eq((st["upkeep"]["flushes"], st["upkeep"]["lastFlush"]), (0, None), "no flush yet")
+    # After a flush the lines are in a part on disk.
+    eq(s.post("/api/v1/admin/flush").status, 200, "flush")
+    st = s.get("/api/v1/status").json()
+    local = st["tiers"][1]
+    eq((local["entries"], st["tiers"][0]["entries"]), (2, 0), "moved from head to local")
+    check(local["parts"] >= 1 and local["diskBytes"] > 0, "parts on disk: %r" % local)
+    check(st["upkeep"]["flushes"] >= 1 and st["upkeep"]["lastFlush"], "upkeep: %r" % st["upkeep"])
     # Every option, once, with its effective value and where it came from.
     helptext = subprocess.run([env.binary, "--help"], capture_output=True, text=True).stdout
     names = re.findall(r"^  --([a-z0-9.-]+)=<", helptext, re.M)
@@ -72,6 +86,28 @@ def test_status_reports_build_tiers_and_config(env):
         eq(sorted(o), ["default", "name", "room", "secret", "source", "type", "value"], o["name"])
         if o["secret"] and o["value"]:
             eq(o["value"], "********", "%s is masked" % o["name"])
+
+
+def test_status_shows_storage_totals_to_admins_only(env):
+    """With auth on, a tenant's reader sees its own counts; the totals over every tenant
+    (head, WAL, parts and bytes on disk) only an admin."""
+    reader, admin = "status-reader-0123456789", "status-admin-0123456789"
+    path = os.path.join(env.tmpdir("tokens"), "tokens.yaml")
+    with open(path, "w") as f:
+        f.write("tokens:\n"
+                "  - {name: reader, token: %s, tenant: shop, role: read}\n"
+                "  - {name: ops, token: %s, tenants: \"*\", role: admin}\n" % (reader, admin))
+    os.chmod(path, 0o600)
+    s = env.server(["--auth.tokens-file=" + path])
+    eq(s.get("/api/v1/status").status, 401, "no token")
+    mine = s.get("/api/v1/status", headers={"Authorization": "Bearer " + reader}).json()
+    eq((mine["tenant"], mine["storageDetails"]), ("shop", False), "a reader")
+    for k in ("head", "wal", "upkeep"):
+        check(k not in mine, "%s hidden from a reader" % k)
+    eq(sorted(mine["tiers"][0]), ["bytes", "chunks", "entries", "name", "streams"], "counts only")
+    ops = s.get("/api/v1/status", headers={"Authorization": "Bearer " + admin}).json()
+    eq(ops["storageDetails"], True, "an admin")
+    check("wal" in ops and "diskBytes" in ops["tiers"][0], "totals for an admin")
 
 
 def test_web_listen_addr_serves_dashboard_and_read_apis(env):

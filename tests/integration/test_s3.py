@@ -355,8 +355,10 @@ class FaultProxy:
 
     rules: a list of (match, action) consumed in order, one per request that matches:
     match(method, path) -> bool; action is ("status", code, s3code, retry_after),
-    ("delay", seconds), ("close",) or ("error200", s3code). Other requests are forwarded
-    unchanged (the Host header too, so Swift's signature check still holds).
+    ("delay", seconds), ("delay_after", seconds: forwarded at once, answered late),
+    ("hang", seconds: never forwarded, the connection closed after that long),
+    ("close",) or ("error200", s3code). Other requests are forwarded unchanged (the Host
+    header too, so Swift's signature check still holds).
     """
 
     def __init__(self, env, upstream_port, rules):
@@ -389,6 +391,11 @@ class FaultProxy:
                         return
                     if action and action[0] == "delay":
                         time.sleep(action[1])
+                    if action and action[0] == "hang":
+                        time.sleep(action[1])
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        return
                     if action and action[0] in ("status", "error200"):
                         code = 200 if action[0] == "error200" else action[1]
                         s3code = action[1] if action[0] == "error200" else action[2]
@@ -412,6 +419,8 @@ class FaultProxy:
                     up.endheaders(body if body else None)
                     resp = up.getresponse()
                     data = resp.read()
+                    if action and action[0] == "delay_after":
+                        time.sleep(action[1])
                     self.send_response_only(resp.status, resp.reason)
                     for k, v in resp.getheaders():
                         if k.lower() not in ("transfer-encoding", "connection",

@@ -25,6 +25,7 @@
 #include "server/tenant.h"
 #include "server/tls.h"
 #include "server/tokens.h"
+#include "server/wsauth.h"
 #include "test.h"
 
 /* ---- minting ---- */
@@ -485,7 +486,7 @@ TEST(jwt_two_keys_allow_rotation)
 
 TEST(base64url_round_trip_and_strictness)
 {
-    unsigned char in[64], out[64];
+    unsigned char in[64] = {0}, out[64];
     char enc[128];
     for (size_t n = 0; n < sizeof(in); n++) {
         for (size_t i = 0; i < n; i++)
@@ -965,4 +966,215 @@ TEST(tls_file_both_forms_and_strictness)
         ASSERT_TRUE(strstr(err, bad[i].want) != NULL);
     }
     ASSERT_EQ_INT(tls_config_load("/nonexistent/tls.yaml", &c, err, sizeof(err)), STRATA_EINVAL);
+}
+
+/* ---- credentials in Sec-WebSocket-Protocol ---- */
+
+TEST(wsauth_subprotocols_carry_token_and_tenant)
+{
+    struct arena a;
+    arena_init(&a, 0);
+    char err[256];
+    const char *tok, *ten;
+    /* base64url("red-reader-token") and base64url("red|blue"), no padding */
+    ASSERT_EQ_INT(wsauth_parse("strata.v1, strata.bearer.cmVkLXJlYWRlci10b2tlbg ,"
+                               "strata.tenant.cmVkfGJsdWU,chat",
+                               &a, &tok, &ten, err, sizeof(err)),
+                  0);
+    ASSERT_EQ_STR(tok, "red-reader-token");
+    ASSERT_EQ_STR(ten, "red|blue");
+    ASSERT_EQ_INT(wsauth_parse("strata.v1", &a, &tok, &ten, err, sizeof(err)), 0);
+    ASSERT_TRUE(tok == NULL && ten == NULL);
+    ASSERT_EQ_INT(wsauth_parse(NULL, &a, &tok, NULL, err, sizeof(err)), 0);
+    ASSERT_TRUE(tok == NULL);
+    static const char *const bad[] = {
+        "strata.bearer.",                           /* empty */
+        "strata.bearer.A",                          /* 4k+1 */
+        "strata.bearer.AB",                         /* leftover bits */
+        "strata.bearer.cmVk=",                      /* padding */
+        "strata.bearer.cmVk, strata.bearer.Ymx1ZQ", /* twice */
+        "strata.tenant.AAE",                        /* control bytes */
+        "strata.tenant.c+/v",                       /* base64, not base64url */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        tok = ten = "unset";
+        ASSERT_EQ_INT(wsauth_parse(bad[i], &a, &tok, &ten, err, sizeof(err)), STRATA_EINVAL);
+        ASSERT_TRUE(tok == NULL && ten == NULL);
+        ASSERT_TRUE(strstr(err, "Sec-WebSocket-Protocol") != NULL);
+    }
+    /* A value over the cap is refused before it is decoded. */
+    size_t n = WSAUTH_MAX_VALUE / 3 * 4 + 64;
+    char *big = malloc(n + 32);
+    memcpy(big, "strata.bearer.", 14);
+    memset(big + 14, 'A', n);
+    big[14 + n] = '\0';
+    ASSERT_EQ_INT(wsauth_parse(big, &a, &tok, NULL, err, sizeof(err)), STRATA_EINVAL);
+    ASSERT_TRUE(strstr(err, "too long") != NULL);
+    free(big);
+    ASSERT_TRUE(wsauth_offers("chat, strata.v1", "strata.v1"));
+    ASSERT_FALSE(wsauth_offers("strata.v10, strata.v", "strata.v1"));
+    ASSERT_FALSE(wsauth_offers(NULL, "strata.v1"));
+    arena_release(&a);
+}
+
+/* ---- per-tenant limits: the overrides section ---- */
+
+#include "ingest/limits.h"
+
+static int load_limits(const char *yaml, struct config *c, struct limits_table **t, char *err,
+                       size_t errlen)
+{
+    config_init(c);
+    int rc = config_load_yaml(c, yaml, strlen(yaml), "limits.yaml", err, errlen);
+    if (rc == 0)
+        rc = limits_table_new(c, t, err, errlen);
+    return rc;
+}
+
+TEST(limits_overrides_per_tenant_with_loki_names)
+{
+    struct config c;
+    struct limits_table *t = NULL;
+    char err[512];
+    const char *yaml = "limits_config:\n"
+                       "  ingestion_rate_mb: 2\n"
+                       "  max_query_series: 300\n"
+                       "query:\n"
+                       "  parallelism: 4\n"
+                       "overrides:\n"
+                       "  team-a:\n"
+                       "    ingestion_rate_mb: 16\n"
+                       "    ingestion-burst-size-mb: 32\n"
+                       "    max_global_streams_per_user: 20000\n"
+                       "    max_query_series: 2000\n"
+                       "    max_entries_limit_per_query: 100\n"
+                       "    max_query_length: 24h\n"
+                       "    max_query_range: 1h\n"
+                       "    max_query_parallelism: 1\n"
+                       "    query_timeout: 5s\n"
+                       "  free:\n"
+                       "    max_line_size: 16KB\n"
+                       "    max_query_series: 10\n"
+                       "    max_query_length: 48h\n";
+    ASSERT_EQ_INT(load_limits(yaml, &c, &t, err, sizeof(err)), 0);
+    ASSERT_EQ_UINT(limits_table_overrides(t), 2);
+    const struct tenant_limits *d = limits_table_get(t, "someone");
+    ASSERT_NEAR(d->rate_bytes, 2.0 * 1024 * 1024, 1e-6);
+    ASSERT_EQ_INT(d->max_query_series, 300);
+    ASSERT_EQ_INT(d->query_parallelism, 4);
+    ASSERT_EQ_INT(d->max_query_length_ns, 0);
+    const struct tenant_limits *a = limits_table_get(t, "team-a");
+    ASSERT_NEAR(a->rate_bytes, 16.0 * 1024 * 1024, 1e-6);
+    ASSERT_NEAR(a->burst_bytes, 32.0 * 1024 * 1024, 1e-6);
+    ASSERT_EQ_INT(a->max_streams, 20000);
+    ASSERT_EQ_INT(a->max_query_series, 2000);
+    ASSERT_EQ_INT(a->max_entries_per_query, 100);
+    ASSERT_EQ_INT(a->max_query_length_ns, 24 * 3600 * (int64_t)1000000000);
+    ASSERT_EQ_INT(a->max_query_range_ns, 3600 * (int64_t)1000000000);
+    ASSERT_EQ_INT(a->query_parallelism, 1);
+    ASSERT_EQ_INT(a->query_timeout_ns, 5 * (int64_t)1000000000);
+    ASSERT_EQ_INT(a->max_line_size, d->max_line_size); /* not named: the option's */
+    ASSERT_EQ_INT(a->n_discover, d->n_discover);
+    const struct tenant_limits *f = limits_table_get(t, "free");
+    ASSERT_EQ_INT(f->max_line_size, 16000);
+    ASSERT_NEAR(f->rate_bytes, d->rate_bytes, 1e-6);
+    /* a|b: the strictest query limit of each, 0 (none) never wins. */
+    struct tenant_limits scratch;
+    const struct tenant_limits *ab = limits_table_query(t, "team-a|free", &scratch);
+    ASSERT_EQ_INT(ab->max_query_series, 10);
+    ASSERT_EQ_INT(ab->max_entries_per_query, 100);
+    ASSERT_EQ_INT(ab->max_query_length_ns, 24 * 3600 * (int64_t)1000000000);
+    ASSERT_EQ_INT(ab->max_query_range_ns, 3600 * (int64_t)1000000000);
+    ASSERT_EQ_INT(ab->query_parallelism, 1);
+    ASSERT_TRUE(limits_table_query(t, "free", &scratch) == f);
+    limits_table_free(t);
+    config_release(&c);
+}
+
+TEST(limits_overrides_refuses_mistakes_with_file_and_line)
+{
+    static const struct {
+        const char *yaml, *want;
+    } cases[] = {
+        {"overrides:\n  a:\n    ingestion_rate: 3\n", "limits.yaml:3: overrides.a: unknown limit"},
+        {"overrides:\n  a:\n    max_line_size: lots\n",
+         "limits.yaml:3: overrides.a: invalid value"},
+        {"overrides:\n  ../x:\n    max_line_size: 1KB\n", "is not a valid tenant id"},
+        {"overrides:\n  a:\n    max_line_size: 1KB\n  a:\n    max_line_size: 2KB\n",
+         "limits.yaml:4: overrides: tenant \"a\" is named twice"},
+        {"overrides:\n  a: 5\n", "overrides.a must be a mapping"},
+        {"overrides:\n  - a\n", "not be a list"},
+        {"overrides: all\n", "overrides must map tenants"},
+        {"overrides:\n  a:\n    max_line_size: [1, 2]\n", "takes a single value"},
+        {"overrides:\n  a:\n    max_query_series: 1\n    max-query-series: 2\n", "twice"},
+        {"overrides:\n  a:\n    data_dir: /tmp\n", "unknown limit \"data_dir\""},
+        {"overrides:\n  a:\n    max_query_series: -1\n", "must not be negative"},
+        {"overrides:\n  a: &x\n    max_line_size: 1KB\n  b: *x\n", "aliases"},
+        {"limits_config:\n  max_lines: 5\n", "unknown option \"limits_config.max_lines\""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct config c;
+        struct limits_table *t = (struct limits_table *)1;
+        char err[512] = "";
+        int rc = load_limits(cases[i].yaml, &c, &t, err, sizeof(err));
+        if (rc != STRATA_EINVAL)
+            fprintf(stderr, "    case %zu: %s\n", i, cases[i].yaml);
+        ASSERT_EQ_INT(rc, STRATA_EINVAL);
+        if (!strstr(err, cases[i].want)) {
+            fprintf(stderr, "    case %zu: %s lacks %s\n", i, err, cases[i].want);
+            ASSERT_TRUE(false);
+        }
+        config_release(&c);
+    }
+    /* An empty section and none at all are fine. */
+    for (int i = 0; i < 2; i++) {
+        struct config c;
+        struct limits_table *t = NULL;
+        char err[256];
+        ASSERT_EQ_INT(load_limits(i ? "overrides: {}\n" : "overrides:\n", &c, &t, err, sizeof(err)),
+                      0);
+        ASSERT_EQ_UINT(limits_table_overrides(t), 0);
+        limits_table_free(t);
+        config_release(&c);
+    }
+}
+
+/* ---- a WebSocket client's frames ---- */
+
+#include "server/wsframe.h"
+
+TEST(wsframe_reads_masked_frames_and_refuses_the_rest)
+{
+    /* "Hi" masked with 01 02 03 04, then a ping "p" */
+    unsigned char b[] = {0x81, 0x82, 1, 2, 3, 4, 'H' ^ 1, 'i' ^ 2, 0x89, 0x81, 9, 9, 9, 9, 'p' ^ 9};
+    struct ws_frame f;
+    unsigned code;
+    const char *why;
+    for (size_t n = 0; n < 8; n++)
+        ASSERT_EQ_INT(wsframe_parse(b, n, 100, &f, &code, &why), 0); /* incomplete */
+    ASSERT_EQ_INT(wsframe_parse(b, sizeof(b), 100, &f, &code, &why), 1);
+    ASSERT_EQ_INT(f.opcode, WS_OP_TEXT);
+    ASSERT_EQ_UINT(f.size, 8);
+    ASSERT_TRUE(f.len == 2 && !memcmp(f.payload, "Hi", 2));
+    ASSERT_EQ_INT(wsframe_parse(b + 8, sizeof(b) - 8, 100, &f, &code, &why), 1);
+    ASSERT_TRUE(f.opcode == WS_OP_PING && f.len == 1 && f.payload[0] == 'p');
+    static const struct {
+        unsigned char b[16];
+        size_t n, max;
+        unsigned code;
+    } bad[] = {
+        {{0x81, 0x02, 'H', 'i'}, 4, 100, 1002},                   /* unmasked */
+        {{0xc1, 0x80, 0, 0, 0, 0}, 6, 100, 1002},                 /* RSV1 */
+        {{0x83, 0x80, 0, 0, 0, 0}, 6, 100, 1002},                 /* opcode 3 */
+        {{0x89, 0xfe, 0x00, 0x80}, 4, 1000, 1002},                /* ping of 128 bytes */
+        {{0x09, 0x80, 0, 0, 0, 0}, 6, 100, 1002},                 /* fragmented ping */
+        {{0x82, 0xfe, 0x01, 0x00}, 4, 100, 1009},                 /* 256 > 100 */
+        {{0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0}, 10, 100, 1009}, /* 2^63 */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        unsigned char c[16];
+        memcpy(c, bad[i].b, sizeof(c));
+        ASSERT_EQ_INT(wsframe_parse(c, bad[i].n, bad[i].max, &f, &code, &why), -1);
+        ASSERT_EQ_INT(code, bad[i].code);
+    }
 }

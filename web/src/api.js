@@ -116,8 +116,13 @@ export const api = {
             { ...opts, headers: { 'X-Loki-Response-Encoding-Flags': 'categorize-labels' } },
         );
     },
-    labels(startMs, endMs, opts) {
-        return loki('loki/api/v1/labels', { start: msToNs(startMs), end: msToNs(endMs) }, opts);
+    /** Label names; `query` (a selector, optional) keeps those of its streams only. */
+    labels(startMs, endMs, query, opts) {
+        return loki(
+            'loki/api/v1/labels',
+            { start: msToNs(startMs), end: msToNs(endMs), query: query || null },
+            opts,
+        );
     },
     labelValues(name, startMs, endMs, query, opts) {
         return loki(
@@ -144,6 +149,32 @@ export const api = {
         return get('ready', null, { ...opts, text: true });
     },
 };
+
+/** base64url (RFC 4648 section 5) of a string's UTF-8 bytes, without padding. */
+export function base64url(text) {
+    let bin = '';
+    for (const b of new TextEncoder().encode(text)) bin += String.fromCharCode(b);
+    return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/** The subprotocol the server answers when it took the credentials below. */
+export const TAIL_PROTOCOL = 'strata.v1';
+
+/**
+ * The WebSocket subprotocols that carry a token and a tenant, since a browser
+ * cannot put headers on a WebSocket handshake: 'strata.v1', then
+ * 'strata.bearer.<base64url(token)>' and 'strata.tenant.<base64url(tenant)>'
+ * for those that are set. A server that knows the convention takes them as the
+ * request's Authorization and X-Scope-OrgID and answers 'strata.v1'. Without a
+ * token or a tenant nothing is offered, so the tail works with any server.
+ */
+export function tailProtocols(token = settings.token, tenant = settings.tenant) {
+    if (!token && !tenant) return [];
+    const p = [TAIL_PROTOCOL];
+    if (token) p.push('strata.bearer.' + base64url(token));
+    if (tenant) p.push('strata.tenant.' + base64url(tenant));
+    return p;
+}
 
 /** ws:// or wss:// URL of the tail endpoint (relative to the page). */
 export function tailUrl(params) {

@@ -1,10 +1,15 @@
 // autocomplete.js - a suggestion list under the caret of a <textarea>.
 //
 // The provider decides what to offer: provider(text, cursor) resolves to null
-// or {items: [string], title, accept(item) -> {text, cursor, reopen}}. Typing
-// asks again (stale answers are dropped); ArrowUp/Down move, Tab or a click
-// accepts, Enter accepts only an item chosen with the arrows (otherwise Enter
-// still runs the query), Escape closes, Ctrl+Space opens.
+// or {items: [string], title, accept(item) -> {text, cursor, reopen}}. Every
+// edit closes the list at once and asks again: a list on screen always answers
+// the text as it is now, so Tab can never take a suggestion computed for an
+// earlier text (a slow answer is dropped when a newer question was asked).
+// Providers cache what they fetch, so asking on every key is cheap and an
+// answer from the cache replaces the list before the browser paints (no
+// flicker). ArrowUp/Down move, Tab or a click accepts, Enter accepts only an
+// item chosen with the arrows (otherwise Enter still runs the query), Escape
+// closes, Ctrl+Space opens.
 import { h, replace } from './dom.js';
 
 // Properties copied to the mirror element that finds the caret's position.
@@ -49,13 +54,13 @@ export function attachAutocomplete(ta, provider) {
     let items = [];
     let active = -1;
     let current = null;
-    let seq = 0;
-    let timer = null;
+    let seq = 0; // the question being answered; older answers are dropped
 
     list.addEventListener('mousedown', (ev) => ev.preventDefault()); // keep focus in the editor
 
     function close() {
         list.hidden = true;
+        list.replaceChildren();
         ta.setAttribute('aria-expanded', 'false');
         items = [];
         active = -1;
@@ -106,11 +111,6 @@ export function attachAutocomplete(ta, provider) {
         render();
     }
 
-    function schedule() {
-        clearTimeout(timer);
-        timer = setTimeout(ask, 60);
-    }
-
     function accept(i) {
         if (!current || i < 0 || i >= items.length) return;
         const r = current.accept(items[i]);
@@ -118,14 +118,16 @@ export function attachAutocomplete(ta, provider) {
         ta.value = r.text;
         ta.setSelectionRange(r.cursor, r.cursor);
         ta.dispatchEvent(new Event('input', { bubbles: true }));
-        if (r.reopen) schedule();
+        if (r.reopen) ask();
         else seq++;
     }
 
     ta.setAttribute('aria-autocomplete', 'list');
     ta.setAttribute('aria-expanded', 'false');
     ta.addEventListener('input', (ev) => {
-        if (ev.isTrusted || ev.inputType) schedule();
+        if (!ev.isTrusted && !ev.inputType) return; // accept() sets the text itself
+        close();
+        ask();
     });
     ta.addEventListener('blur', () => {
         seq++;
@@ -134,7 +136,7 @@ export function attachAutocomplete(ta, provider) {
     ta.addEventListener('keydown', (ev) => {
         if (ev.key === ' ' && ev.ctrlKey) {
             ev.preventDefault();
-            schedule();
+            ask();
             return;
         }
         if (list.hidden) return;
@@ -161,7 +163,7 @@ export function attachAutocomplete(ta, provider) {
     });
     return {
         close,
-        open: schedule,
+        open: ask,
         get isOpen() {
             return !list.hidden;
         },

@@ -233,6 +233,64 @@ export function logqlContext(text, cursor) {
     return null;
 }
 
+const MATCHER_RE = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*"|`[^`]*`)\s*$/;
+
+/**
+ * The other complete matchers of the selector the cursor is in, as a selector
+ * ('{env="dev", app=~"a|b"}'), to ask the labels API for only the names and
+ * values that go with them (as Grafana does). null when the cursor is not in a
+ * selector, when there are none, or when none of them would pass the server's
+ * rule that a selector needs a matcher that does not match the empty string.
+ */
+export function otherMatchers(text, cursor) {
+    // Find the '{' of the selector around the cursor, outside strings.
+    let quote = null;
+    let open = -1;
+    for (let i = 0; i < cursor; i++) {
+        const c = text[i];
+        if (quote) {
+            if (quote === '"' && c === '\\') i++;
+            else if (c === quote) quote = null;
+        } else if (c === '"' || c === '`') quote = c;
+        else if (c === '{') open = i;
+        else if (c === '}') open = -1;
+    }
+    if (open < 0) return null;
+    // Split the selector's body at commas outside strings, up to its '}'.
+    const segs = [];
+    let from = open + 1;
+    quote = null;
+    let i = open + 1;
+    for (; i < text.length; i++) {
+        const c = text[i];
+        if (quote) {
+            if (quote === '"' && c === '\\') i++;
+            else if (c === quote) quote = null;
+        } else if (c === '"' || c === '`') quote = c;
+        else if (c === ',' || c === '}') {
+            segs.push([from, i]);
+            from = i + 1;
+            if (c === '}') break;
+        }
+    }
+    if (i >= text.length) segs.push([from, text.length]);
+    const keep = [];
+    let selective = false;
+    for (const [a, b] of segs) {
+        if (cursor >= a && cursor <= b) continue; // the matcher being typed
+        const m = MATCHER_RE.exec(text.slice(a, b));
+        if (!m) continue;
+        const value = m[3][0] === '`' ? m[3].slice(1, -1) : unquoteGo(m[3].slice(1, -1));
+        if (m[2] === '=' && value !== '') selective = true;
+        if (m[2] === '=~') {
+            const re = re2ToJs('^(?:' + value + ')$');
+            if (re && !re.test('')) selective = true;
+        }
+        keep.push(`${m[1]}${m[2]}${m[3]}`);
+    }
+    return selective ? '{' + keep.join(', ') + '}' : null;
+}
+
 /** Escape a value for a LogQL double-quoted string. */
 export function quoteLogql(v) {
     return '"' + v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') + '"';

@@ -83,5 +83,6 @@ export function applyTheme() {
     for (const fn of listeners) fn();
 }
 
-if (window.matchMedia)
+// (No window when the unit tests import this in node.)
+if (typeof window !== 'undefined' && window.matchMedia)
     window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', applyTheme);

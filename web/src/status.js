@@ -6,8 +6,19 @@ import { ApiError, api } from './api.js';
 import { h, notice, replace, spinner } from './dom.js';
 import { formatBytes, formatCount, formatDuration, formatTime } from './time.js';
 
+// Column names of the tiers table that read better than their keys.
+const TIER_COLUMNS = { diskBytes: 'on disk' };
+
+/** A key as words: memoryBytes -> "memory bytes", ageSeconds -> "age" (shown as a duration). */
+function label(k) {
+    return k.replace(/([a-z])([A-Z])/g, (_, a, b) => a + ' ' + b.toLowerCase()).replace(/ seconds$/, '');
+}
+
 function value(k, v) {
+    if (typeof v === 'number' && /seconds$/i.test(k)) return formatDuration(Math.round(v) * 1000);
     if (typeof v === 'number') return /bytes|size/i.test(k) ? `${formatBytes(v)} (${formatCount(v)})` : formatCount(v);
+    if (typeof v === 'string' && /^last/.test(k) && !Number.isNaN(Date.parse(v))) return formatTime(Date.parse(v), false);
+    if (v === null && /^last/.test(k)) return 'never';
     if (typeof v === 'boolean') return v ? 'yes' : 'no';
     if (v === null || v === undefined) return '—';
     if (typeof v === 'object') return JSON.stringify(v);
@@ -21,7 +32,7 @@ function kv(obj, skip = []) {
             'tbody',
             Object.entries(obj || {})
                 .filter(([k]) => !skip.includes(k))
-                .map(([k, v]) => h('tr', h('th', k), h('td', value(k, v)))),
+                .map(([k, v]) => h('tr', h('th', label(k)), h('td', value(k, v)))),
         ),
     );
 }
@@ -33,7 +44,7 @@ function tiersTable(tiers) {
         'div.table-scroll',
         h(
             'table.table.tiers-table',
-            h('thead', h('tr', h('th', 'tier'), cols.map((c) => h('th.num', c)))),
+            h('thead', h('tr', h('th', 'tier'), cols.map((c) => h('th.num', TIER_COLUMNS[c] || c)))),
             h(
                 'tbody',
                 tiers.map((t) =>
@@ -69,7 +80,7 @@ function configTable(options) {
                     { dataset: { option: o.name } },
                     h('td.mono', '--' + o.name),
                     h('td.mono.cfg-value', { class: o.secret ? 'secret' : '' }, o.value === '' ? h('span.muted', '(empty)') : o.value),
-                    h('td.mono.muted', o.default === '' ? '' : o.default),
+                    h('td.mono.muted.cfg-default', o.default === '' ? '' : o.default),
                     h('td', h(`span.src.src-${o.source}`, o.source)),
                 ),
             );
@@ -112,7 +123,12 @@ export function statusPage(root) {
         }
         const s = status.value || {};
         const b = s.build || {};
-        const known = ['build', 'startTime', 'uptimeSeconds', 'ready', 'tenant', 'tiers', 'wal', 'config'];
+        const known = ['build', 'startTime', 'uptimeSeconds', 'ready', 'tenant', 'storageDetails', 'tiers', 'head', 'wal', 'upkeep', 'config'];
+        const tenant = s.tenant || '(default)';
+        // Totals over every tenant come only with storageDetails (auth off, or an admin).
+        const adminsOnly = s.storageDetails === false ? 'Shown to administrators only: set a token with the admin role in Settings.' : null;
+        const storagePanel = (cls, title, obj, missing) =>
+            h(`div.panel.${cls}`, h('div.panel-head', h('h2.panel-title', title)), obj ? kv(obj) : h('div.empty', adminsOnly || missing));
         const extra = Object.fromEntries(Object.entries(s).filter(([k]) => !known.includes(k)));
         replace(
             content,
@@ -141,13 +157,21 @@ export function statusPage(root) {
             ),
             h(
                 'div.panel.tiers-panel',
-                h('div.panel-head', h('h2.panel-title', 'Tiers'), h('span.panel-note', `counts for tenant ${s.tenant || '(default)'}, newest tier first`)),
+                h(
+                    'div.panel-head',
+                    h('h2.panel-title', 'Tiers'),
+                    h(
+                        'span.panel-note',
+                        `newest tier first; streams to bytes: tenant ${tenant}` + (s.storageDetails ? '; parts and on disk: the whole tier' : ''),
+                    ),
+                ),
                 Array.isArray(s.tiers) && s.tiers.length ? tiersTable(s.tiers) : h('div.empty', 'No tiers reported.'),
             ),
             h(
-                'div.panel.wal-panel',
-                h('div.panel-head', h('h2.panel-title', 'Write-ahead log')),
-                s.wal ? kv(s.wal) : h('div.empty', 'This server does not report a WAL yet.'),
+                'div.cards',
+                storagePanel('head-panel', 'Head (memory)', s.head, 'This server does not report its head.'),
+                storagePanel('wal-panel', 'Write-ahead log', s.wal, 'This server does not report a WAL.'),
+                storagePanel('upkeep-panel', 'Flushes and compaction', s.upkeep, 'This server does not report its upkeep.'),
             ),
             Object.keys(extra).length ? h('div.panel', h('div.panel-head', h('h2.panel-title', 'More')), kv(extra)) : null,
             h(

@@ -1,15 +1,18 @@
 // suggest.js - where autocomplete's candidates come from, for LogQL and LogsGoQL.
 //
 // Label names and values come from the labels APIs (cached for 30 s per time
-// range). When an API fails (not built yet, or down), the labels seen in the
-// latest results are offered instead and the list's title says so.
-import { api } from './api.js';
+// range), restricted to the streams of the selector's other matchers when it
+// has some (after {env="dev", the values of app are those of env="dev"). When
+// an API fails (down, or not on this server), the labels seen in the latest
+// results are offered instead and the list's title says so.
+import { ApiError, api } from './api.js';
 import {
     LOGQL_KEYWORDS,
     escapeRegex,
     logqlContext,
     logsgoContext,
     logsgoValue,
+    otherMatchers,
 } from './logql.js';
 import { rankSuggestions } from './rank.js';
 
@@ -56,6 +59,21 @@ function rangeKey(r) {
     return Math.floor(r.start / 60000) + ':' + Math.ceil(r.end / 60000);
 }
 
+/**
+ * fetch(selector) restricted to the other matchers' streams, or unrestricted
+ * when there are none or the server refuses the selector (400): a half-typed
+ * query must not cost the user their suggestions.
+ */
+async function restricted(fetch, selector) {
+    if (!selector) return fetch(null);
+    try {
+        return await fetch(selector);
+    } catch (e) {
+        if (e instanceof ApiError && e.status === 400) return fetch(null);
+        throw e;
+    }
+}
+
 async function withFallback(fetcher, fallback, what) {
     try {
         return { values: await fetcher(), title: null };
@@ -77,17 +95,22 @@ export function logqlProvider(getRange) {
         let title = null;
         if (ctx.kind === 'label') {
             const r = getRange();
+            const sel = otherMatchers(text, cursor);
             ({ values, title } = await withFallback(
-                () => cached('names:' + rangeKey(r), () => api.labels(r.start, r.end)),
+                () =>
+                    cached(`names:${rangeKey(r)}:${sel || ''}`, () =>
+                        restricted((q) => api.labels(r.start, r.end, q), sel),
+                    ),
                 seenNames,
                 'Labels',
             ));
         } else if (ctx.kind === 'value') {
             const r = getRange();
+            const sel = otherMatchers(text, cursor);
             ({ values, title } = await withFallback(
                 () =>
-                    cached('values:' + ctx.label + ':' + rangeKey(r), () =>
-                        api.labelValues(ctx.label, r.start, r.end),
+                    cached(`values:${ctx.label}:${rangeKey(r)}:${sel || ''}`, () =>
+                        restricted((q) => api.labelValues(ctx.label, r.start, r.end, q), sel),
                     ),
                 () => seenValues(ctx.label),
                 'Values',

@@ -5,7 +5,10 @@
 // Resume shows them. At most `cap` entries stay in the page: the oldest go.
 // A dropped connection is retried with a growing delay, from just after the
 // last entry seen, a bounded number of times.
-import { authHeaders, msToNs, tailUrl } from './api.js';
+//
+// The token and tenant from Settings travel as WebSocket subprotocols
+// (api.js tailProtocols), since a browser cannot set headers on a WebSocket.
+import { TAIL_PROTOCOL, authHeaders, msToNs, tailProtocols, tailUrl } from './api.js';
 import { h, notice, replace } from './dom.js';
 import { entriesFromStreams, entryId, logRow } from './logs.js';
 import { settings } from './settings.js';
@@ -65,17 +68,7 @@ export function startTail(root, { query, filters, onFilter }) {
         h('div.log-scroll.tail-scroll', waiting, rows),
     );
     const scroller = panel.querySelector('.tail-scroll');
-    // Browsers send no custom headers on a WebSocket handshake: say so rather than
-    // show another tenant's lines without a word.
-    const headerNote =
-        settings.tenant || settings.token
-            ? notice(
-                  'warn',
-                  'Live tail cannot send the tenant or token from Settings (browsers put no headers on WebSockets): ' +
-                      "it follows the server's default tenant.",
-              )
-            : null;
-    replace(root, headerNote, panel);
+    replace(root, panel);
 
     function setStatus(state, text) {
         panel.dataset.state = state;
@@ -143,15 +136,17 @@ export function startTail(root, { query, filters, onFilter }) {
         const url = tailUrl(params);
         setStatus('connecting', attempt ? `Reconnecting (attempt ${attempt + 1})…` : 'Connecting…');
         let opened = false;
+        const protocols = tailProtocols();
         try {
-            ws = new WebSocket(url);
+            ws = new WebSocket(url, protocols);
         } catch (e) {
-            fail(url, e.message);
+            fail(url, e.message, protocols.length > 0);
             return;
         }
         ws.onopen = () => {
             opened = everOpened = true;
             attempt = 0;
+            panel.dataset.protocol = ws.protocol;
             replace(msg);
             setStatus('live', paused ? 'Paused' : 'Live');
         };
@@ -159,15 +154,30 @@ export function startTail(root, { query, filters, onFilter }) {
         ws.onclose = (ev) => {
             ws = null;
             if (stopped) return;
-            if (!opened) fail(url, null);
+            if (!opened) fail(url, null, protocols.length > 0);
             else retry(ev.reason ? `connection closed: ${ev.reason}` : 'connection closed');
         };
     }
 
-    async function fail(url, why) {
-        // The browser does not say why a handshake failed: ask the endpoint over HTTP.
+    async function fail(url, why, offered) {
+        // The browser does not say why a handshake failed: ask the endpoint over HTTP,
+        // with the credentials as headers. When that GET passes authentication and is
+        // only refused for not being a WebSocket, the handshake failed because the
+        // server did not answer the subprotocol: it cannot take credentials this way.
         const p = await probe(url);
         if (stopped) return;
+        if (offered && !everOpened && p.status === 400 && /websocket/i.test(p.text)) {
+            setStatus('error', 'Not available');
+            replace(
+                msg,
+                notice(
+                    'error',
+                    `Live tail cannot send the token or tenant from Settings to this server: it does not answer the ${TAIL_PROTOCOL} WebSocket subprotocol that carries them. ` +
+                        'Upgrade Strata, or clear the token and tenant in Settings to follow the default tenant.',
+                ),
+            );
+            return;
+        }
         const permanent = !everOpened && (p.status === 501 || p.status === 404 || p.status === 401 || p.status === 403);
         const text = `Live tail is not available: ${p.text || why || 'the connection failed'}` + (p.status ? ` (HTTP ${p.status})` : '');
         if (permanent) {

@@ -125,6 +125,15 @@ int server_run(const struct config *cfg)
     char err[1024];
     if (security_start(&srv) < 0)
         goto out;
+    /* ClickHouse replaces the local parts, which are what ages out into a bucket. */
+    if (cfg->clickhouse_url && cfg->clickhouse_url[0] &&
+        ((cfg->store_config_path && cfg->store_config_path[0]) ||
+         (cfg->store_config && cfg->store_config[0]))) {
+        log_error("store: --clickhouse.url and an S3 bucket (--store-config-path, --store-config) "
+                  "cannot be used together: ClickHouse replaces the local parts that age out "
+                  "into the bucket (docs/CLICKHOUSE.md)");
+        goto out;
+    }
     /* With a bucket configured (--store-config-path/--store-config), it must answer first. */
     if (s3_check_from_options(cfg, err, sizeof(err)) < 0) {
         log_error("s3: %s", err);

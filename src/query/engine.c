@@ -147,11 +147,22 @@ struct group {
     uint32_t idx;
 };
 
+/* A stream a tier answered with counts (tier_query.count) instead of a cursor. */
+struct counted {
+    const struct label *labels;
+    uint32_t n_labels;
+    const struct tier_counts *c;
+};
+
 struct engine {
     const struct log_expr *br;
     uint32_t n_br;
     bool backward, want_lines, want_meta;
     int64_t start, end;
+    const struct tier_count *count; /* counting push-down asked of the tiers, or NULL */
+    uint32_t limit_hint;            /* a log query's limit, for tier_query.limit_hint */
+    struct counted *counted;        /* what they answered with counts */
+    uint32_t n_counted, cap_counted;
     struct arena *a; /* collection memory (single-threaded phase only) */
     struct cur *curs;
     uint32_t n_curs, cap_curs;
@@ -193,6 +204,7 @@ static void engine_release(struct engine *e)
     engine_close_cursors(e);
     free(e->curs);
     free(e->groups);
+    free(e->counted);
     pthread_mutex_destroy(&e->lock);
 }
 
@@ -218,10 +230,43 @@ struct collect_ctx {
     const char *tenant; /* non-NULL: add __tenant_id__ */
 };
 
+/* s's labels with __tenant_id__ added (a query over several tenants), in a. */
+static const struct label *with_tenant(struct arena *a, const struct tier_stream *s,
+                                       const char *tenant, uint32_t *n_out)
+{
+    struct label *v = arena_alloc(a, (s->n_labels + 1) * sizeof(*v));
+    uint32_t n = 0;
+    bool put = false;
+    for (uint32_t i = 0; i < s->n_labels; i++) {
+        if (!put && slice_cmp(s->labels[i].name, SLICE_LIT("__tenant_id__")) > 0) {
+            v[n++] = (struct label){SLICE_LIT("__tenant_id__"), slice_from(tenant)};
+            put = true;
+        }
+        v[n++] = s->labels[i];
+    }
+    if (!put)
+        v[n++] = (struct label){SLICE_LIT("__tenant_id__"), slice_from(tenant)};
+    *n_out = n;
+    return v;
+}
+
 static int on_stream(void *arg, const struct tier_stream *s)
 {
     struct collect_ctx *cc = arg;
     struct engine *e = cc->e;
+    if (s->counts && e->count) {
+        if (e->n_counted == e->cap_counted) {
+            e->cap_counted = e->cap_counted ? e->cap_counted * 2 : 64;
+            e->counted = xreallocarray(e->counted, e->cap_counted, sizeof(*e->counted));
+        }
+        struct counted *k = &e->counted[e->n_counted++];
+        k->c = s->counts;
+        k->labels = s->labels;
+        k->n_labels = s->n_labels;
+        if (cc->tenant)
+            k->labels = with_tenant(e->a, s, cc->tenant, &k->n_labels);
+        return CANCELLED(e) ? 1 : 0;
+    }
     if (!s->cursor)
         return 0;
     /* A stream an earlier branch picks is already collected for it. */
@@ -248,22 +293,9 @@ static int on_stream(void *arg, const struct tier_stream *s)
     c->key = s->key;
     c->mask = mask;
     if (cc->tenant) {
-        struct label *v = arena_alloc(e->a, (s->n_labels + 1) * sizeof(*v));
-        uint32_t n = 0;
-        bool put = false;
-        for (uint32_t i = 0; i < s->n_labels; i++) {
-            if (!put && slice_cmp(s->labels[i].name, SLICE_LIT("__tenant_id__")) > 0) {
-                v[n++] = (struct label){SLICE_LIT("__tenant_id__"), slice_from(cc->tenant)};
-                put = true;
-            }
-            v[n++] = s->labels[i];
-        }
-        if (!put)
-            v[n++] = (struct label){SLICE_LIT("__tenant_id__"), slice_from(cc->tenant)};
-        c->labels = v;
-        c->n_labels = n;
-        c->key = engine_labels_key(e->a, v, n);
-        c->fp = labels_fingerprint(v, n);
+        c->labels = with_tenant(e->a, s, cc->tenant, &c->n_labels);
+        c->key = engine_labels_key(e->a, c->labels, c->n_labels);
+        c->fp = labels_fingerprint(c->labels, c->n_labels);
     }
     return CANCELLED(e) ? 1 : 0;
 }
@@ -277,15 +309,42 @@ static int cmp_cur(const void *a, const void *b)
     return x->tier < y->tier ? -1 : x->tier > y->tier;
 }
 
-/* The |= needles every line must contain, for bloom pruning (single branch only). */
-static uint32_t needles_of(const struct log_expr *br, uint32_t n_br, struct arena *a,
-                           struct slice **out)
+/* The tier's form of a line filter stage, if it has one. */
+static bool tier_filter_of(const struct stage *st, struct tier_line_filter *out)
 {
-    *out = NULL;
+    if (st->kind != STAGE_LINE_FILTER || st->lf.n != 1)
+        return false;
+    switch (st->lf.op) {
+    case LINE_CONTAINS: out->op = TIER_LINE_CONTAINS; break;
+    case LINE_NOT_CONTAINS: out->op = TIER_LINE_NOT_CONTAINS; break;
+    case LINE_REGEX: out->op = TIER_LINE_REGEX; break;
+    case LINE_NOT_REGEX: out->op = TIER_LINE_NOT_REGEX; break;
+    default: return false;
+    }
+    out->pattern = st->lf.values[0];
+    return true;
+}
+
+/*
+ * Pruning hints (single branch only): the |= needles every line must
+ * contain (bloom filters) and the line filters every line must pass (tiers
+ * that filter themselves), from the stages before the line is rewritten.
+ */
+struct line_hints {
+    struct slice *needles;
+    uint32_t n_needles;
+    struct tier_line_filter *filters;
+    uint32_t n_filters;
+};
+
+static void line_hints_of(const struct log_expr *br, uint32_t n_br, struct arena *a,
+                          struct line_hints *h)
+{
+    memset(h, 0, sizeof(*h));
     if (n_br != 1)
-        return 0;
-    uint32_t n = 0;
-    struct slice *v = arena_alloc(a, (br->n_stages + 1) * sizeof(*v));
+        return;
+    h->needles = arena_alloc(a, (br->n_stages + 1) * sizeof(*h->needles));
+    h->filters = arena_alloc(a, (br->n_stages + 1) * sizeof(*h->filters));
     for (uint32_t i = 0; i < br->n_stages; i++) {
         const struct stage *s = &br->stages[i];
         if (s->kind == STAGE_LINE_FORMAT || s->kind == STAGE_DECOLORIZE || s->kind == STAGE_UNPACK)
@@ -293,10 +352,10 @@ static uint32_t needles_of(const struct log_expr *br, uint32_t n_br, struct aren
         if (s->kind == STAGE_LINE_FILTER &&
             (s->lf.op == LINE_CONTAINS || s->lf.op == LINE_EQUALS) && s->lf.n == 1 &&
             s->lf.values[0].len)
-            v[n++] = s->lf.values[0];
+            h->needles[h->n_needles++] = s->lf.values[0];
+        if (tier_filter_of(s, &h->filters[h->n_filters]))
+            h->n_filters++;
     }
-    *out = v;
-    return n;
 }
 
 /*
@@ -308,8 +367,8 @@ static int collect(struct engine *e, struct tier *chain, const char *tenant_spec
 {
     const char **tenants;
     uint32_t nt = engine_tenants(tenant_spec, e->a, &tenants);
-    struct slice *needles;
-    uint32_t nn = needles_of(e->br, e->n_br, e->a, &needles);
+    struct line_hints lh;
+    line_hints_of(e->br, e->n_br, e->a, &lh);
     for (uint32_t ti = 0; ti < nt && !e->rc; ti++) {
         for (uint32_t b = 0; b < e->n_br && !e->rc; b++) {
             int tier_idx = 0;
@@ -322,10 +381,14 @@ static int collect(struct engine *e, struct tier *chain, const char *tenant_spec
                     .backward = e->backward,
                     .want_lines = e->want_lines,
                     .want_meta = e->want_meta || e->want_lines,
-                    .needles = nn ? needles : NULL,
-                    .n_needles = nn,
+                    .needles = lh.n_needles ? lh.needles : NULL,
+                    .n_needles = lh.n_needles,
                     .cancel = &e->cancel,
                     .stats = &e->read,
+                    .filters = lh.n_filters ? lh.filters : NULL,
+                    .n_filters = lh.n_filters,
+                    .count = e->count,
+                    .limit_hint = lh.n_filters == e->br[b].n_stages ? e->limit_hint : 0,
                 };
                 struct collect_ctx cc = {e, b, tier_idx, nt > 1 ? tenants[ti] : NULL};
                 int rc = t->ops->select(t, &tq, e->a, on_stream, &cc);
@@ -978,6 +1041,7 @@ int engine_log_query(struct tier *chain, const struct log_query *q, struct arena
     e.want_lines = true;
     e.start = q->start;
     e.end = q->end;
+    e.limit_hint = q->limit;
     int rc = 0;
     struct worker *ws = NULL;
     uint32_t nw = 0;
@@ -1197,6 +1261,23 @@ static void acc_dense_add(const struct range_ctx *rc, struct acc *a, int64_t ts,
     acc_dense_add_k(a, lo, hi, v);
 }
 
+/* Turn a's samples into per-step counts (and sums), for functions that allow it (dense_ok). */
+static void acc_make_dense(struct worker *w, const struct range_ctx *rc, struct acc *a)
+{
+    if (a->cnt)
+        return;
+    uint32_t steps = rc->r->n_steps;
+    a->cnt = xcalloc(steps + 1, sizeof(int64_t));
+    if (rc->use_bytes)
+        a->sum = xcalloc(steps + 1, sizeof(int64_t));
+    over_memory(w, (steps + 1) * sizeof(int64_t) * (rc->use_bytes ? 2 : 1));
+    for (uint32_t i = 0; i < a->n; i++)
+        acc_dense_add(rc, a, a->smp[i].ts, a->smp[i].v);
+    free(a->smp);
+    a->smp = NULL;
+    over_memory(w, 0);
+}
+
 static void acc_add(struct worker *w, const struct range_ctx *rc, struct acc *a, int64_t ts,
                     double v)
 {
@@ -1208,15 +1289,7 @@ static void acc_add(struct worker *w, const struct range_ctx *rc, struct acc *a,
         uint32_t steps = rc->r->n_steps;
         if (rc->dense_ok && a->n >= 64 && a->n >= steps / 2) {
             /* per-step counts cost less than the samples from here on */
-            a->cnt = xcalloc(steps + 1, sizeof(int64_t));
-            if (rc->use_bytes)
-                a->sum = xcalloc(steps + 1, sizeof(int64_t));
-            over_memory(w, (steps + 1) * sizeof(int64_t) * (rc->use_bytes ? 2 : 1));
-            for (uint32_t i = 0; i < a->n; i++)
-                acc_dense_add(rc, a, a->smp[i].ts, a->smp[i].v);
-            free(a->smp);
-            a->smp = NULL;
-            over_memory(w, 0);
+            acc_make_dense(w, rc, a);
             acc_dense_add(rc, a, ts, v);
             return;
         }
@@ -1669,6 +1742,85 @@ static bool range_needs_meta(const struct expr *x, const struct grouping *fold)
     return false;
 }
 
+static int64_t gcd64(int64_t a, int64_t b)
+{
+    while (b) {
+        int64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/*
+ * Counting push-down (tier.h, struct tier_count): when x only counts the
+ * entries (or bytes) of each stream per step, over a pipeline of line
+ * filters a tier could run itself, tiers may answer with counts per bucket.
+ * Buckets are gcd(range, step) wide and start at the first window's start,
+ * so every window (T - range, T] is a whole number of buckets. False when x
+ * needs the entries themselves, or the buckets would be too many.
+ */
+static bool count_spec(const struct expr *x, const struct range_eval *r, bool meta,
+                       struct tier_count *tc)
+{
+    if (x->n_log != 1 || x->has_unwrap || x->range <= 0 || r->n_steps == 0)
+        return false;
+    if (x->rop != RANGE_COUNT && x->rop != RANGE_RATE && x->rop != RANGE_BYTES &&
+        x->rop != RANGE_BYTES_RATE && x->rop != RANGE_ABSENT)
+        return false;
+    struct tier_line_filter f;
+    for (uint32_t i = 0; i < x->log[0].n_stages; i++)
+        if (!tier_filter_of(&x->log[0].stages[i], &f))
+            return false;
+    int64_t g = r->n_steps > 1 ? gcd64(x->range, r->step) : x->range;
+    __int128 span = (__int128)(r->n_steps - 1) * r->step + x->range;
+    if (g <= 0 || span / g > (1 << 20))
+        return false;
+    tc->origin = r->start - x->offset - x->range + 1;
+    tc->width = g;
+    tc->n_buckets = (uint32_t)(span / g);
+    tc->want_bytes = x->rop == RANGE_BYTES || x->rop == RANGE_BYTES_RATE;
+    tc->want_meta = meta;
+    return true;
+}
+
+/* Add a stream's counts per bucket to its series (the steps each bucket falls in). */
+static void add_counted(struct worker *w, const struct range_ctx *rc, const struct tier_count *tc,
+                        const struct counted *k)
+{
+    const struct label *v = k->labels;
+    uint32_t n = k->n_labels;
+    struct label *lv;
+    if (k->c->meta.len) { /* series include structured metadata, as range_entry's */
+        pipe_begin(&w->ps, v, n, k->c->meta);
+        n = pipe_labels(&w->ps, CATS_ALL, &lv);
+        v = lv;
+    }
+    if (rc->fold) {
+        n = fold_labels(w, rc->r->fold, v, n, &lv);
+        v = lv;
+    }
+    struct acc *a = acc_get(w, v, n, labels_hash(v, n), true);
+    acc_make_dense(w, rc, a);
+    struct kcalc kc;
+    kcalc_init(&kc, rc);
+    for (uint32_t i = 0; i < k->c->n; i++) {
+        int64_t lo, hi;
+        kcalc_at(&kc, tc->origin + (int64_t)k->c->bucket[i] * tc->width, &lo, &hi);
+        int64_t c = (int64_t)k->c->entries[i], b = k->c->bytes ? (int64_t)k->c->bytes[i] : 0;
+        w->lines += (uint64_t)c;
+        w->bytes += (uint64_t)b;
+        if (lo > hi)
+            continue;
+        a->cnt[lo] += c;
+        a->cnt[hi + 1] -= c;
+        if (a->sum) {
+            a->sum[lo] += b;
+            a->sum[hi + 1] -= b;
+        }
+    }
+}
+
 int engine_range(struct tier *chain, const struct expr *x, const struct range_eval *r,
                  struct arena *a, struct matrix *out, struct query_stats *stats, char *err,
                  size_t errlen)
@@ -1706,6 +1858,9 @@ int engine_range(struct tier *chain, const struct expr *x, const struct range_ev
         .use_bytes = !x->has_unwrap && (x->rop == RANGE_BYTES || x->rop == RANGE_BYTES_RATE),
         .fold = r->fold != NULL,
     };
+    struct tier_count tc;
+    if (count_spec(x, r, meta, &tc))
+        e.count = &tc;
     struct worker *ws = NULL;
     uint32_t nw = 0;
     int rcode = 0;
@@ -1750,6 +1905,15 @@ int engine_range(struct tier *chain, const struct expr *x, const struct range_ev
                     acc_add(&merged, &rc, dst, src->smp[k].ts, src->smp[k].v);
             }
         }
+    }
+    /* Streams the tiers counted themselves. */
+    if (e.n_counted) {
+        pipe_state_init(&merged.ps);
+        for (uint32_t i = 0; i < e.n_counted && !e.rc; i++)
+            add_counted(&merged, &rc, &tc, &e.counted[i]);
+        pipe_state_release(&merged.ps);
+        e.lines += merged.lines;
+        e.bytes += merged.bytes;
     }
     if (!e.rc && r->lim.max_memory &&
         (uint64_t)merged.n_accs * r->n_steps * (sizeof(double) + 1) > r->lim.max_memory)

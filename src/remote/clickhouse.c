@@ -28,12 +28,15 @@
  */
 #include "remote/clickhouse.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -41,6 +44,7 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "store/fsio.h"
 #include "remote/clickhouse_http.h"
 #include "remote/clickhouse_rowbinary.h"
 #include "remote/clickhouse_rows.h"
@@ -60,6 +64,10 @@
 #define DAY_NS        (86400 * NS_PER_SEC)
 /* The last day ClickHouse 18.16 parses as a Date literal: 2105-12-31. */
 #define MAX_DAY 49672
+/* How long usage() answers from its last look (it runs for every /metrics scrape). */
+#define USAGE_CACHE_NS (5 * NS_PER_SEC)
+/* With the store stopping, a hand-over is retried for at most this long. */
+#define STOPPING_RETRY_NS (5 * NS_PER_SEC)
 
 struct pending; /* a submitted batch waiting for the sender thread */
 
@@ -77,6 +85,17 @@ struct clickhouse {
     struct pending *queue_head, *queue_tail;
     uint64_t queued_rows;
     struct metric *m_rows, *m_committed, *m_duplicates, *m_retries, *m_failures;
+    /* the chain: hand-overs from a store's head (clickhouse_tier_bind_store) */
+    uint64_t writer;           /* whose WAL: the data directory's id, or random */
+    uint64_t durable_seq;      /* atomic: the highest WAL seq committed for writer */
+    const volatile int *stop;  /* the store is stopping: retry less */
+    pthread_mutex_t hide_lock; /* hidden batches: absorbed, not yet committed */
+    uint64_t *hidden;
+    size_t n_hidden, cap_hidden;
+    pthread_mutex_t usage_lock; /* usage, cached for USAGE_CACHE_NS */
+    int64_t usage_at;
+    int usage_rc;
+    struct tier_usage usage;
 };
 
 static struct clickhouse *CH(struct tier *t)
@@ -165,6 +184,17 @@ static uint64_t next_insert_id(struct clickhouse *ch)
     }
 }
 
+/* 64 random bits, never 0 (getrandom, or the clock and the pid if it fails). */
+static uint64_t random_id(void)
+{
+    uint64_t v = 0;
+    if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v)) {
+        uint64_t seed[2] = {(uint64_t)clock_now_ns(), (uint64_t)getpid()};
+        v = hash64(seed, sizeof(seed));
+    }
+    return v ? v : 1;
+}
+
 static uint64_t hash_slice(struct slice s, uint64_t h)
 {
     uint64_t n = s.len;
@@ -250,38 +280,47 @@ static int run_select(struct clickhouse *ch, struct sql *s, struct buf *out,
 
 struct column {
     const char *name, *type;
+    bool late; /* added in a later version: added to an existing table when missing */
 };
 
 static const struct column logs_columns[] = {
-    {"tenant", "String"},
-    {"fingerprint", "UInt64"},
-    {"labels", "String"},
-    {"ts", "Int64"},
-    {"line", "String"},
-    {"meta_keys", "Array(String)"},
-    {"meta_values", "Array(String)"},
-    {"batch_id", "UInt64"},
-    {"insert_id", "UInt64"},
-    {"seq", "UInt32"},
+    {"tenant", "String", false},
+    {"fingerprint", "UInt64", false},
+    {"labels", "String", false},
+    {"ts", "Int64", false},
+    {"line", "String", false},
+    {"meta_keys", "Array(String)", false},
+    {"meta_values", "Array(String)", false},
+    {"batch_id", "UInt64", false},
+    {"insert_id", "UInt64", false},
+    {"seq", "UInt32", false},
 };
 static const struct column streams_columns[] = {
-    {"tenant", "String"},
-    {"day", "Date"},
-    {"fingerprint", "UInt64"},
-    {"labels", "String"},
-    {"label_names", "Array(String)"},
-    {"label_values", "Array(String)"},
+    {"tenant", "String", false},
+    {"day", "Date", false},
+    {"fingerprint", "UInt64", false},
+    {"labels", "String", false},
+    {"label_names", "Array(String)", false},
+    {"label_values", "Array(String)", false},
 };
 static const struct column batches_columns[] = {
-    {"tenant", "String"}, {"batch_id", "UInt64"},    {"insert_id", "UInt64"},
-    {"min_ts", "Int64"},  {"max_ts", "Int64"},       {"rows", "UInt64"},
-    {"bytes", "UInt64"},  {"committed", "DateTime"},
+    {"tenant", "String", false},
+    {"batch_id", "UInt64", false},
+    {"insert_id", "UInt64", false},
+    {"min_ts", "Int64", false},
+    {"max_ts", "Int64", false},
+    {"rows", "UInt64", false},
+    {"bytes", "UInt64", false},
+    {"committed", "DateTime", false},
+    /* added with the head's hand-over: ALTERed into tables created before */
+    {"wal_writer", "UInt64", true},
+    {"wal_seq", "UInt64", true},
 };
 static const struct column logthra_columns[] = {
-    {"tenant_id", "FixedString(10)"},
-    {"label", "Array(String)"},
-    {"timestamp", "Date"},
-    {"msg", "String"},
+    {"tenant_id", "FixedString(10)", false},
+    {"label", "Array(String)", false},
+    {"timestamp", "Date", false},
+    {"msg", "String", false},
 };
 
 struct table_spec {
@@ -333,13 +372,22 @@ static int ensure_table(struct clickhouse *ch, const struct table_spec *t, char 
     struct slice *have;
     uint32_t n_have;
     rc = clickhouse_decode_strings(buf_slice(&out), &a, &have, &n_have);
+    sql_init(&s);
+    sql_add(&s, "ALTER TABLE %s", t->name);
+    size_t added = 0;
     for (size_t i = 0; !rc && i < t->n_cols; i++) {
         char want[128];
         snprintf(want, sizeof(want), "%s %s", t->cols[i].name, t->cols[i].type);
-        bool found = false;
-        for (uint32_t k = 0; k < n_have && !found; k++)
+        bool found = false, named = false;
+        for (uint32_t k = 0; k < n_have && !found; k++) {
             found = slice_eq_str(have[k], want);
-        if (!found) {
+            named = named || (have[k].len > strlen(t->cols[i].name) &&
+                              !memcmp(have[k].ptr, want, strlen(t->cols[i].name) + 1));
+        }
+        if (!found && t->cols[i].late && !named) {
+            /* A table of an earlier Strata: add the column (existing rows read 0). */
+            sql_add(&s, "%s ADD COLUMN %s", added++ ? "," : "", want);
+        } else if (!found) {
             fail(err, errlen,
                  "table %s exists but has no column %s of type %s, which the %s layout needs "
                  "(choose another --clickhouse.table or --clickhouse.layout)",
@@ -349,6 +397,14 @@ static int ensure_table(struct clickhouse *ch, const struct table_spec *t, char 
     }
     if (rc == STRATA_ECORRUPT)
         fail(err, errlen, "ClickHouse at %s sent a malformed list of columns", ch->cfg.url);
+    if (!rc && added) {
+        rc = s.rc ? s.rc : run(ch, s.b.ptr, slice_make("", 0), NULL, NULL, NULL, READ_RETRY_NS, &e);
+        if (rc)
+            fail(err, errlen, "cannot add columns to %s: %s", t->name, e.message);
+        else
+            log_info("clickhouse: added %zu column(s) to %s", added, t->name);
+    }
+    sql_release(&s);
     arena_release(&a);
     buf_release(&out);
     return rc;
@@ -416,6 +472,9 @@ static void clickhouse_close(struct tier *t)
     free(ch->batches);
     pthread_cond_destroy(&ch->cond);
     pthread_mutex_destroy(&ch->lock);
+    pthread_mutex_destroy(&ch->hide_lock);
+    pthread_mutex_destroy(&ch->usage_lock);
+    free(ch->hidden);
     free(ch);
 }
 
@@ -436,6 +495,9 @@ int clickhouse_tier_open_config(const struct clickhouse_config *c, struct tier *
     ch->cfg.user = xstrdup(c->user);
     ch->cfg.password = xstrdup(c->password);
     pthread_mutex_init(&ch->lock, NULL);
+    pthread_mutex_init(&ch->hide_lock, NULL);
+    pthread_mutex_init(&ch->usage_lock, NULL);
+    ch->writer = random_id();
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -505,15 +567,28 @@ int clickhouse_tier_ping(struct tier *t, char *err, size_t errlen)
 
 /* ---- writing --------------------------------------------------------------- */
 
-/* One batch of a group being inserted. */
+/*
+ * A group of batches committed together: one attempt writes every pending
+ * batch of the group with one insert id and commits them with one INSERT of
+ * their markers. A batch (struct sub) is a push batch, or one tenant's share
+ * of a head generation (the group's hand-over).
+ */
 enum sub_state { SUB_PENDING, SUB_INSERTED, SUB_DUPLICATE };
 
 struct sub {
-    const struct push_batch *b;
+    const char *tenant;
+    const struct push_batch *b; /* NULL: the tenant's streams of the group's hand-over */
     uint64_t batch_id;
+    uint64_t wal_writer, wal_seq; /* a hand-over: whose WAL, and the segment it covers */
     enum sub_state state;
     int64_t min_ts, max_ts;
     uint64_t rows, bytes;
+};
+
+struct group {
+    struct sub *subs;
+    size_t n;
+    struct handover *h;
 };
 
 /* Totals of a group, and the attempts it took. */
@@ -525,35 +600,44 @@ struct group_result {
 /* The most bytes of rows in one INSERT request (besides --clickhouse.batch-max-rows). */
 #define CHUNK_BYTES ((size_t)64 << 20)
 
+/* Add e to s's totals. */
+static void sub_count(struct sub *s, int64_t ts, size_t bytes)
+{
+    if (!s->rows || ts < s->min_ts)
+        s->min_ts = ts;
+    if (!s->rows || ts > s->max_ts)
+        s->max_ts = ts;
+    s->rows++;
+    s->bytes += bytes;
+}
+
+/* Totals of a push batch's sub, and what the layout refuses. */
 static int prepare_sub(struct clickhouse *ch, struct sub *s, char *err, size_t errlen)
 {
-    const struct push_batch *b = s->b;
-    s->min_ts = INT64_MAX;
-    s->max_ts = INT64_MIN;
-    s->rows = s->bytes = 0;
-    bool logthra = !strata_layout(ch);
-    if (logthra && strlen(b->tenant) > 10) {
-        fail(err, errlen,
-             "tenant \"%s\" is longer than 10 bytes: the logthra layout keeps tenants in "
-             "Logthra's tenant_id FixedString(10)",
-             b->tenant);
-        return STRATA_EINVAL;
-    }
-    for (uint32_t i = 0; i < b->n_streams; i++)
-        for (uint32_t j = 0; j < b->streams[i].n_entries; j++) {
-            const struct entry *e = &b->streams[i].entries[j];
-            if (logthra && (e->ts < 0 || e->ts / DAY_NS > MAX_DAY)) {
-                fail(err, errlen,
-                     "timestamp %lld is outside the range of Logthra's Date column "
-                     "(1970-01-01 to 2105-12-31)",
-                     (long long)e->ts);
-                return STRATA_EINVAL;
+    if (s->b) {
+        s->rows = s->bytes = 0;
+        for (uint32_t i = 0; i < s->b->n_streams; i++)
+            for (uint32_t j = 0; j < s->b->streams[i].n_entries; j++) {
+                const struct entry *e = &s->b->streams[i].entries[j];
+                sub_count(s, e->ts, e->line.len);
             }
-            s->min_ts = e->ts < s->min_ts ? e->ts : s->min_ts;
-            s->max_ts = e->ts > s->max_ts ? e->ts : s->max_ts;
-            s->rows++;
-            s->bytes += e->line.len;
+    }
+    if (!strata_layout(ch)) {
+        if (strlen(s->tenant) > 10) {
+            fail(err, errlen,
+                 "tenant \"%s\" is longer than 10 bytes: the logthra layout keeps tenants in "
+                 "Logthra's tenant_id FixedString(10)",
+                 s->tenant);
+            return STRATA_EINVAL;
         }
+        if (s->rows && (s->min_ts < 0 || s->max_ts / DAY_NS > MAX_DAY)) {
+            fail(err, errlen,
+                 "timestamp %lld is outside the range of Logthra's Date column "
+                 "(1970-01-01 to 2105-12-31)",
+                 (long long)(s->min_ts < 0 ? s->min_ts : s->max_ts));
+            return STRATA_EINVAL;
+        }
+    }
     if (s->rows == 0)
         s->state = SUB_DUPLICATE; /* nothing to write: as good as committed */
     return 0;
@@ -572,16 +656,16 @@ static int insert(struct clickhouse *ch, const char *table, const char *columns,
 }
 
 /* Which pending batches are committed already (a replay, or an answer that got lost)? */
-static int check_committed(struct clickhouse *ch, struct sub *subs, size_t n,
-                           const volatile int *cancel, struct clickhouse_error *e)
+static int check_committed(struct clickhouse *ch, struct group *g, const volatile int *cancel,
+                           struct clickhouse_error *e)
 {
     struct sql s;
     sql_init(&s);
     sql_add(&s, "SELECT DISTINCT batch_id FROM %s WHERE batch_id IN (", ch->batches);
     size_t asked = 0;
-    for (size_t i = 0; i < n; i++)
-        if (subs[i].state == SUB_PENDING)
-            sql_add(&s, "%s%llu", asked++ ? ", " : "", (unsigned long long)subs[i].batch_id);
+    for (size_t i = 0; i < g->n; i++)
+        if (g->subs[i].state == SUB_PENDING)
+            sql_add(&s, "%s%llu", asked++ ? ", " : "", (unsigned long long)g->subs[i].batch_id);
     sql_add(&s, ") FORMAT RowBinary");
     if (!asked || s.rc) {
         int rc = s.rc;
@@ -600,9 +684,9 @@ static int check_committed(struct clickhouse *ch, struct sub *subs, size_t n,
         uint32_t n_ids;
         rc = clickhouse_decode_keys(buf_slice(&out), &a, &ids, &n_ids);
         for (uint32_t k = 0; !rc && k < n_ids; k++)
-            for (size_t i = 0; i < n; i++)
-                if (subs[i].state == SUB_PENDING && subs[i].batch_id == ids[k])
-                    subs[i].state = SUB_DUPLICATE;
+            for (size_t i = 0; i < g->n; i++)
+                if (g->subs[i].state == SUB_PENDING && g->subs[i].batch_id == ids[k])
+                    g->subs[i].state = SUB_DUPLICATE;
         if (rc)
             snprintf(e->message, sizeof(e->message),
                      "ClickHouse at %s sent a malformed list of batch ids", ch->cfg.url);
@@ -614,83 +698,142 @@ static int check_committed(struct clickhouse *ch, struct sub *subs, size_t n,
     return rc;
 }
 
-/* One (tenant, stream, day) of the label index. */
-struct stream_day {
+/* ---- walking the rows of a group ---- */
+
+/* A stream being written. */
+struct wstream {
     const char *tenant;
-    const struct stream_batch *s;
+    uint64_t fp;
+    struct slice key;
+    const struct label *labels;
+    uint32_t n_labels;
+    uint64_t ord; /* numbers the streams of one walk */
+};
+
+/* Called for every entry of every pending batch; nonzero stops the walk. */
+typedef int (*row_fn)(void *arg, struct sub *s, const struct wstream *st, const struct entry *e);
+
+struct handover_walk {
+    struct group *g;
+    row_fn fn;
+    void *arg;
+    uint64_t *ord;
+    size_t sub; /* the sub of the last stream's tenant */
+    struct arena meta;
+};
+
+static struct sub *handover_sub(struct handover_walk *w, const char *tenant)
+{
+    struct group *g = w->g;
+    if (w->sub < g->n && !g->subs[w->sub].b && !strcmp(g->subs[w->sub].tenant, tenant))
+        return &g->subs[w->sub];
+    for (size_t i = 0; i < g->n; i++)
+        if (!g->subs[i].b && !strcmp(g->subs[i].tenant, tenant)) {
+            w->sub = i;
+            return &g->subs[i];
+        }
+    return NULL;
+}
+
+static int handover_stream_rows(void *arg, const struct handover_stream *hs)
+{
+    struct handover_walk *w = arg;
+    struct sub *s = handover_sub(w, hs->tenant);
+    if (!s)
+        return STRATA_EINTERNAL; /* a tenant the first walk did not see */
+    if (s->state != SUB_PENDING)
+        return 0;
+    struct wstream st = {hs->tenant, hs->fp, hs->key, hs->labels, hs->n_labels, ++*w->ord};
+    struct entry_batch eb;
+    int rc;
+    while ((rc = hs->cursor->ops->next(hs->cursor, &eb)) == 1) {
+        arena_release(&w->meta);
+        for (uint32_t i = 0; i < eb.n; i++) {
+            struct entry e = {.ts = eb.ts[i], .line = eb.lines ? eb.lines[i] : slice_make("", 0)};
+            if (!eb.lines && eb.sizes[i])
+                return STRATA_EINTERNAL; /* a hand-over always carries lines */
+            if (eb.meta && eb.meta[i].len &&
+                labels_decode(eb.meta[i], &w->meta, &e.meta, &e.n_meta) < 0)
+                return STRATA_ECORRUPT;
+            if ((rc = w->fn(w->arg, s, &st, &e)) != 0)
+                return rc;
+        }
+    }
+    return rc;
+}
+
+/* Call fn for every entry of the group's pending batches, stream after stream. */
+static int walk_rows(struct group *g, row_fn fn, void *arg)
+{
+    uint64_t ord = 0;
+    bool from_handover = false;
+    for (size_t i = 0; i < g->n; i++) {
+        struct sub *s = &g->subs[i];
+        if (s->state != SUB_PENDING)
+            continue;
+        if (!s->b) {
+            from_handover = true;
+            continue;
+        }
+        for (uint32_t k = 0; k < s->b->n_streams; k++) {
+            const struct stream_batch *sb = &s->b->streams[k];
+            struct wstream st = {s->tenant, sb->fp, sb->key, sb->labels, sb->n_labels, ++ord};
+            for (uint32_t j = 0; j < sb->n_entries; j++) {
+                int rc = fn(arg, s, &st, &sb->entries[j]);
+                if (rc)
+                    return rc;
+            }
+        }
+    }
+    if (!from_handover || !g->h)
+        return 0;
+    struct handover_walk w = {.g = g, .fn = fn, .arg = arg, .ord = &ord};
+    arena_init(&w.meta, 0);
+    int rc = g->h->each(g->h, handover_stream_rows, &w);
+    arena_release(&w.meta);
+    return rc;
+}
+
+/* ---- the rows ---- */
+
+/* One (tenant, stream, day) of the label index; the strings live in the writer's arena. */
+struct stream_day {
+    struct wstream s;
     int64_t day;
 };
 
 static int cmp_stream_day(const void *x, const void *y)
 {
     const struct stream_day *a = x, *b = y;
-    if (a->s->fp != b->s->fp)
-        return a->s->fp < b->s->fp ? -1 : 1;
+    if (a->s.fp != b->s.fp)
+        return a->s.fp < b->s.fp ? -1 : 1;
     if (a->day != b->day)
         return a->day < b->day ? -1 : 1;
-    return strcmp(a->tenant, b->tenant);
+    return strcmp(a->s.tenant, b->s.tenant);
 }
 
-static int insert_streams(struct clickhouse *ch, struct sub *subs, size_t n,
-                          const volatile int *cancel, struct group_result *gr,
-                          struct clickhouse_error *e)
-{
-    size_t cap = 64, used = 0;
-    struct stream_day *v = xmallocarray(cap, sizeof(*v));
-    for (size_t i = 0; i < n; i++) {
-        if (subs[i].state != SUB_PENDING)
-            continue;
-        const struct push_batch *b = subs[i].b;
-        for (uint32_t k = 0; k < b->n_streams; k++) {
-            const struct stream_batch *s = &b->streams[k];
-            int64_t last = -1;
-            for (uint32_t j = 0; j < s->n_entries; j++) {
-                int64_t d = day_of(s->entries[j].ts);
-                if (d == last)
-                    continue;
-                last = d;
-                if (used == cap)
-                    v = xreallocarray(v, cap *= 2, sizeof(*v));
-                v[used++] = (struct stream_day){b->tenant, s, d};
-            }
-        }
-    }
-    qsort(v, used, sizeof(*v), cmp_stream_day);
+/* What one attempt writes: entry rows in requests of batch-max-rows, and the label index. */
+struct writer {
+    struct clickhouse *ch;
+    bool strata;
+    const char *columns;
+    uint64_t per_request, insert_id;
+    const volatile int *cancel;
+    struct group_result *gr;
+    struct clickhouse_error *e;
     struct buf rows;
-    buf_init(&rows, ANSWER_MAX);
-    int rc = 0;
-    for (size_t i = 0; i < used && !rc; i++) {
-        if (i && !cmp_stream_day(&v[i - 1], &v[i]))
-            continue;
-        const struct stream_batch *s = v[i].s;
-        rc = rowbinary_put_string(&rows, slice_from(v[i].tenant));
-        rc = rc ? rc : rowbinary_put_u16(&rows, (uint16_t)v[i].day);
-        rc = rc ? rc : rowbinary_put_u64(&rows, s->fp);
-        rc = rc ? rc : rowbinary_put_string(&rows, s->key);
-        rc = rc ? rc : rowbinary_put_len(&rows, s->n_labels);
-        for (uint32_t k = 0; !rc && k < s->n_labels; k++)
-            rc = rowbinary_put_string(&rows, s->labels[k].name);
-        rc = rc ? rc : rowbinary_put_len(&rows, s->n_labels);
-        for (uint32_t k = 0; !rc && k < s->n_labels; k++)
-            rc = rowbinary_put_string(&rows, s->labels[k].value);
-    }
-    free(v);
-    if (rc) {
-        snprintf(e->message, sizeof(e->message), "the label index rows are too large");
-        e->rc = rc;
-    } else if (rows.len) {
-        rc = insert(ch, ch->streams, "tenant, day, fingerprint, labels, label_names, label_values",
-                    &rows, cancel, gr, e);
-    }
-    buf_release(&rows);
-    return rc;
-}
+    uint64_t in_chunk;
+    uint32_t seq;
+    /* the label index: a record per stream and day seen */
+    struct arena a;
+    struct stream_day *days, cur;
+    size_t n_days, cap_days;
+};
 
-static int put_entry_strata(struct buf *rows, const char *tenant, const struct stream_batch *s,
-                            const struct entry *en, uint64_t batch_id, uint64_t insert_id,
-                            uint32_t seq)
+static int put_entry_strata(struct buf *rows, const struct wstream *s, const struct entry *en,
+                            uint64_t batch_id, uint64_t insert_id, uint32_t seq)
 {
-    int rc = rowbinary_put_string(rows, slice_from(tenant));
+    int rc = rowbinary_put_string(rows, slice_from(s->tenant));
     rc = rc ? rc : rowbinary_put_u64(rows, s->fp);
     rc = rc ? rc : rowbinary_put_string(rows, s->key);
     rc = rc ? rc : rowbinary_put_i64(rows, en->ts);
@@ -707,10 +850,9 @@ static int put_entry_strata(struct buf *rows, const char *tenant, const struct s
 }
 
 /* Logthra's row: tenant_id, label ["name:value", ...], timestamp (Date), msg. */
-static int put_entry_logthra(struct buf *rows, const char *tenant, const struct stream_batch *s,
-                             const struct entry *en)
+static int put_entry_logthra(struct buf *rows, const struct wstream *s, const struct entry *en)
 {
-    int rc = rowbinary_put_fixed(rows, slice_from(tenant), 10);
+    int rc = rowbinary_put_fixed(rows, slice_from(s->tenant), 10);
     rc = rc ? rc : rowbinary_put_len(rows, s->n_labels);
     for (uint32_t k = 0; !rc && k < s->n_labels; k++) {
         const struct label *l = &s->labels[k];
@@ -723,106 +865,181 @@ static int put_entry_logthra(struct buf *rows, const char *tenant, const struct 
     return rc ? rc : rowbinary_put_string(rows, en->line);
 }
 
-static int insert_entries(struct clickhouse *ch, struct sub *subs, size_t n, uint64_t insert_id,
-                          const volatile int *cancel, struct group_result *gr,
-                          struct clickhouse_error *e)
+/* Note the stream and day of an entry for the label index (strings copied once per stream). */
+static void note_day(struct writer *w, const struct wstream *st, int64_t ts)
 {
-    bool strata = strata_layout(ch);
-    const char *columns = strata ? "tenant, fingerprint, labels, ts, line, meta_keys, "
-                                   "meta_values, batch_id, insert_id, seq"
-                                 : "tenant_id, label, timestamp, msg";
-    /* Logthra's table has no commit marker: keep a batch in one INSERT (one part). */
-    uint64_t per_request = strata ? (uint64_t)ch->cfg.batch_max_rows : CLICKHOUSE_MAX_BATCH_ROWS;
+    int64_t day = day_of(ts);
+    if (st->ord == w->cur.s.ord && day == w->cur.day)
+        return;
+    if (st->ord != w->cur.s.ord) {
+        struct label *lv = arena_alloc(&w->a, (st->n_labels ? st->n_labels : 1) * sizeof(*lv));
+        for (uint32_t k = 0; k < st->n_labels; k++)
+            lv[k] = (struct label){arena_slice_dup(&w->a, st->labels[k].name),
+                                   arena_slice_dup(&w->a, st->labels[k].value)};
+        w->cur.s = (struct wstream){arena_strdup(&w->a, st->tenant),
+                                    st->fp,
+                                    arena_slice_dup(&w->a, st->key),
+                                    lv,
+                                    st->n_labels,
+                                    st->ord};
+    }
+    w->cur.day = day;
+    if (w->n_days == w->cap_days) {
+        w->cap_days = w->cap_days ? w->cap_days * 2 : 64;
+        w->days = xreallocarray(w->days, w->cap_days, sizeof(*w->days));
+    }
+    w->days[w->n_days++] = w->cur;
+}
+
+static int write_row(void *arg, struct sub *s, const struct wstream *st, const struct entry *en)
+{
+    struct writer *w = arg;
+    int rc = w->strata ? put_entry_strata(&w->rows, st, en, s->batch_id, w->insert_id, w->seq++)
+                       : put_entry_logthra(&w->rows, st, en);
+    if (rc) {
+        snprintf(w->e->message, sizeof(w->e->message), "a row is too large to insert");
+        w->e->rc = rc;
+        return rc;
+    }
+    if (w->strata)
+        note_day(w, st, en->ts);
+    if (++w->in_chunk >= w->per_request || w->rows.len >= CHUNK_BYTES) {
+        rc = insert(w->ch, w->ch->logs, w->columns, &w->rows, w->cancel, w->gr, w->e);
+        buf_reset(&w->rows);
+        w->in_chunk = 0;
+    }
+    return rc;
+}
+
+/* The label index rows of the streams and days written (strata layout). */
+static int insert_streams(struct writer *w)
+{
+    if (w->n_days > 1)
+        qsort(w->days, w->n_days, sizeof(*w->days), cmp_stream_day);
     struct buf rows;
     buf_init(&rows, ANSWER_MAX);
-    uint64_t in_chunk = 0;
-    uint32_t seq = 0;
     int rc = 0;
-    for (size_t i = 0; i < n && !rc; i++) {
-        if (subs[i].state != SUB_PENDING)
+    for (size_t i = 0; i < w->n_days && !rc; i++) {
+        if (i && !cmp_stream_day(&w->days[i - 1], &w->days[i]))
             continue;
-        const struct push_batch *b = subs[i].b;
-        for (uint32_t k = 0; k < b->n_streams && !rc; k++) {
-            const struct stream_batch *s = &b->streams[k];
-            for (uint32_t j = 0; j < s->n_entries && !rc; j++) {
-                const struct entry *en = &s->entries[j];
-                rc = strata ? put_entry_strata(&rows, b->tenant, s, en, subs[i].batch_id, insert_id,
-                                               seq++)
-                            : put_entry_logthra(&rows, b->tenant, s, en);
-                if (rc) {
-                    snprintf(e->message, sizeof(e->message), "a row is too large to insert");
-                    e->rc = rc;
-                    break;
-                }
-                if (++in_chunk >= per_request || rows.len >= CHUNK_BYTES) {
-                    rc = insert(ch, ch->logs, columns, &rows, cancel, gr, e);
-                    buf_reset(&rows);
-                    in_chunk = 0;
-                }
-            }
-        }
+        const struct wstream *d = &w->days[i].s;
+        rc = rowbinary_put_string(&rows, slice_from(d->tenant));
+        rc = rc ? rc : rowbinary_put_u16(&rows, (uint16_t)w->days[i].day);
+        rc = rc ? rc : rowbinary_put_u64(&rows, d->fp);
+        rc = rc ? rc : rowbinary_put_string(&rows, d->key);
+        rc = rc ? rc : rowbinary_put_len(&rows, d->n_labels);
+        for (uint32_t k = 0; !rc && k < d->n_labels; k++)
+            rc = rowbinary_put_string(&rows, d->labels[k].name);
+        rc = rc ? rc : rowbinary_put_len(&rows, d->n_labels);
+        for (uint32_t k = 0; !rc && k < d->n_labels; k++)
+            rc = rowbinary_put_string(&rows, d->labels[k].value);
     }
-    if (!rc && in_chunk)
-        rc = insert(ch, ch->logs, columns, &rows, cancel, gr, e);
+    if (rc) {
+        snprintf(w->e->message, sizeof(w->e->message), "the label index rows are too large");
+        w->e->rc = rc;
+    } else if (rows.len) {
+        rc = insert(w->ch, w->ch->streams,
+                    "tenant, day, fingerprint, labels, label_names, label_values", &rows, w->cancel,
+                    w->gr, w->e);
+    }
     buf_release(&rows);
     return rc;
 }
 
+/* The entry rows of every pending batch, then (strata) the label index. */
+static int insert_rows(struct clickhouse *ch, struct group *g, uint64_t insert_id,
+                       const volatile int *cancel, struct group_result *gr,
+                       struct clickhouse_error *e)
+{
+    bool strata = strata_layout(ch);
+    struct writer w = {
+        .ch = ch,
+        .strata = strata,
+        .columns = strata ? "tenant, fingerprint, labels, ts, line, meta_keys, meta_values, "
+                            "batch_id, insert_id, seq"
+                          : "tenant_id, label, timestamp, msg",
+        /* Logthra's table has no commit marker: keep a batch in one INSERT (one part). */
+        .per_request = strata ? (uint64_t)ch->cfg.batch_max_rows : CLICKHOUSE_MAX_BATCH_ROWS,
+        .insert_id = insert_id,
+        .cancel = cancel,
+        .gr = gr,
+        .e = e,
+    };
+    buf_init(&w.rows, ANSWER_MAX);
+    arena_init(&w.a, 0);
+    int rc = walk_rows(g, write_row, &w);
+    if (rc && !e->message[0]) {
+        snprintf(e->message, sizeof(e->message), "cannot read the rows to insert: %s",
+                 strata_strerror(rc));
+        e->rc = rc;
+    }
+    if (!rc && w.in_chunk)
+        rc = insert(ch, ch->logs, w.columns, &w.rows, cancel, gr, e);
+    if (!rc && strata)
+        rc = insert_streams(&w);
+    free(w.days);
+    arena_release(&w.a);
+    buf_release(&w.rows);
+    return rc;
+}
+
 /* The commit: one INSERT of every batch's marker (a single part, visible at once). */
-static int insert_markers(struct clickhouse *ch, struct sub *subs, size_t n, uint64_t insert_id,
+static int insert_markers(struct clickhouse *ch, struct group *g, uint64_t insert_id,
                           const volatile int *cancel, struct group_result *gr,
                           struct clickhouse_error *e)
 {
     struct buf rows;
     buf_init(&rows, ANSWER_MAX);
     int rc = 0;
-    for (size_t i = 0; i < n && !rc; i++) {
-        if (subs[i].state != SUB_PENDING)
+    for (size_t i = 0; i < g->n && !rc; i++) {
+        const struct sub *s = &g->subs[i];
+        if (s->state != SUB_PENDING)
             continue;
-        rc = rowbinary_put_string(&rows, slice_from(subs[i].b->tenant));
-        rc = rc ? rc : rowbinary_put_u64(&rows, subs[i].batch_id);
+        rc = rowbinary_put_string(&rows, slice_from(s->tenant));
+        rc = rc ? rc : rowbinary_put_u64(&rows, s->batch_id);
         rc = rc ? rc : rowbinary_put_u64(&rows, insert_id);
-        rc = rc ? rc : rowbinary_put_i64(&rows, subs[i].min_ts);
-        rc = rc ? rc : rowbinary_put_i64(&rows, subs[i].max_ts);
-        rc = rc ? rc : rowbinary_put_u64(&rows, subs[i].rows);
-        rc = rc ? rc : rowbinary_put_u64(&rows, subs[i].bytes);
+        rc = rc ? rc : rowbinary_put_i64(&rows, s->min_ts);
+        rc = rc ? rc : rowbinary_put_i64(&rows, s->max_ts);
+        rc = rc ? rc : rowbinary_put_u64(&rows, s->rows);
+        rc = rc ? rc : rowbinary_put_u64(&rows, s->bytes);
+        rc = rc ? rc : rowbinary_put_u64(&rows, s->wal_writer);
+        rc = rc ? rc : rowbinary_put_u64(&rows, s->wal_seq);
     }
     if (!rc)
-        rc = insert(ch, ch->batches, "tenant, batch_id, insert_id, min_ts, max_ts, rows, bytes",
+        rc = insert(ch, ch->batches,
+                    "tenant, batch_id, insert_id, min_ts, max_ts, rows, bytes, wal_writer, wal_seq",
                     &rows, cancel, gr, e);
     buf_release(&rows);
     return rc;
 }
 
 /* One attempt at committing the pending batches of a group. */
-static int try_group(struct clickhouse *ch, struct sub *subs, size_t n, const volatile int *cancel,
+static int try_group(struct clickhouse *ch, struct group *g, const volatile int *cancel,
                      struct group_result *gr, struct clickhouse_error *e)
 {
-    int rc = check_committed(ch, subs, n, cancel, e);
+    int rc = check_committed(ch, g, cancel, e);
     if (rc)
         return rc;
     size_t pending = 0;
-    for (size_t i = 0; i < n; i++)
-        pending += subs[i].state == SUB_PENDING;
+    for (size_t i = 0; i < g->n; i++)
+        pending += g->subs[i].state == SUB_PENDING;
     if (!pending)
         return 0;
     /* A fresh insert id per attempt: rows of a failed attempt never become visible. */
     uint64_t insert_id = next_insert_id(ch);
-    if (strata_layout(ch) && (rc = insert_streams(ch, subs, n, cancel, gr, e)) < 0)
+    if ((rc = insert_rows(ch, g, insert_id, cancel, gr, e)) < 0 ||
+        (rc = insert_markers(ch, g, insert_id, cancel, gr, e)) < 0)
         return rc;
-    if ((rc = insert_entries(ch, subs, n, insert_id, cancel, gr, e)) < 0 ||
-        (rc = insert_markers(ch, subs, n, insert_id, cancel, gr, e)) < 0)
-        return rc;
-    for (size_t i = 0; i < n; i++)
-        if (subs[i].state == SUB_PENDING) {
-            subs[i].state = SUB_INSERTED;
-            gr->rows += subs[i].rows;
+    for (size_t i = 0; i < g->n; i++)
+        if (g->subs[i].state == SUB_PENDING) {
+            g->subs[i].state = SUB_INSERTED;
+            gr->rows += g->subs[i].rows;
         }
     return 0;
 }
 
 /* Commit a group of batches, retrying transient failures for budget_ns. */
-static int send_group(struct clickhouse *ch, struct sub *subs, size_t n, int64_t budget_ns,
+static int send_group(struct clickhouse *ch, struct group *g, int64_t budget_ns,
                       const volatile int *cancel, struct group_result *gr, char *err, size_t errlen)
 {
     struct clickhouse_backoff bo;
@@ -832,7 +1049,7 @@ static int send_group(struct clickhouse *ch, struct sub *subs, size_t n, int64_t
     for (;;) {
         memset(&e, 0, sizeof(e));
         gr->attempts++;
-        rc = try_group(ch, subs, n, cancel, gr, &e);
+        rc = try_group(ch, g, cancel, gr, &e);
         if (rc == 0 || !clickhouse_backoff_wait(&bo, &e, cancel))
             break;
         metric_inc(ch->m_retries, 1);
@@ -845,10 +1062,10 @@ static int send_group(struct clickhouse *ch, struct sub *subs, size_t n, int64_t
              gr->attempts == 1 ? "" : "s", e.message);
         return rc;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (subs[i].state == SUB_INSERTED)
+    for (size_t i = 0; i < g->n; i++) {
+        if (g->subs[i].state == SUB_INSERTED)
             metric_inc(ch->m_committed, 1);
-        else if (subs[i].rows)
+        else if (g->subs[i].rows)
             metric_inc(ch->m_duplicates, 1);
     }
     metric_inc(ch->m_rows, gr->rows);
@@ -859,11 +1076,13 @@ int clickhouse_tier_append(struct tier *t, const struct push_batch *b, uint64_t 
                            struct clickhouse_append_info *info, char *err, size_t errlen)
 {
     struct clickhouse *ch = CH(t);
-    struct sub s = {.b = b, .batch_id = batch_id ? batch_id : clickhouse_batch_id(b)};
+    struct sub s = {
+        .tenant = b->tenant, .b = b, .batch_id = batch_id ? batch_id : clickhouse_batch_id(b)};
+    struct group g = {.subs = &s, .n = 1};
     struct group_result gr = {0};
     int rc = prepare_sub(ch, &s, err, errlen);
     if (!rc)
-        rc = send_group(ch, &s, 1, ch->cfg.retry_max_time_ns, NULL, &gr, err, errlen);
+        rc = send_group(ch, &g, ch->cfg.retry_max_time_ns, NULL, &gr, err, errlen);
     if (info) {
         info->rows = gr.rows;
         info->duplicate = rc == 0 && s.state == SUB_DUPLICATE && s.rows > 0;
@@ -916,28 +1135,29 @@ static void pending_free(struct pending *p)
 }
 
 /* Send one group taken off the queue and tell every submitter how it went. */
-static void send_pending(struct clickhouse *ch, struct pending *group, size_t n, bool stopping)
+static void send_pending(struct clickhouse *ch, struct pending *queued, size_t n, bool stopping)
 {
     struct sub *subs = xcalloc(n ? n : 1, sizeof(*subs));
     int *rcs = xcalloc(n ? n : 1, sizeof(*rcs));
     struct pending **order = xcalloc(n ? n : 1, sizeof(*order));
-    size_t k = 0, ok = 0;
-    for (struct pending *p = group; p; p = p->next, k++) {
+    struct group g = {.subs = subs};
+    size_t k = 0;
+    for (struct pending *p = queued; p; p = p->next, k++) {
         order[k] = p;
         char err[512];
-        struct sub s = {.b = &p->batch, .batch_id = p->batch_id};
+        struct sub s = {.tenant = p->batch.tenant, .b = &p->batch, .batch_id = p->batch_id};
         rcs[k] = prepare_sub(ch, &s, err, sizeof(err));
         if (rcs[k])
             log_error("clickhouse: refusing a batch of tenant %s: %s", p->batch.tenant, err);
         else
-            subs[ok++] = s;
+            subs[g.n++] = s;
     }
     int64_t budget = ch->cfg.retry_max_time_ns;
     if (stopping && budget > 5 * NS_PER_SEC)
         budget = 5 * NS_PER_SEC;
     struct group_result gr = {0};
     char err[1024];
-    int rc = ok ? send_group(ch, subs, ok, budget, NULL, &gr, err, sizeof(err)) : 0;
+    int rc = g.n ? send_group(ch, &g, budget, NULL, &gr, err, sizeof(err)) : 0;
     if (rc)
         log_error("clickhouse: %s", err);
     for (size_t i = 0; i < n; i++) {
@@ -1224,14 +1444,29 @@ static void sql_in_candidates(struct sql *s, const struct clickhouse *ch,
     sql_add(s, ")");
 }
 
+/* Append " AND batch_id NOT IN (...)" for the batches absorbed but not yet committed. */
+static void sql_not_hidden(struct sql *s, struct clickhouse *ch)
+{
+    pthread_mutex_lock(&ch->hide_lock);
+    for (size_t i = 0; i < ch->n_hidden; i++)
+        sql_add(s, "%s%llu", i ? ", " : " AND batch_id NOT IN (",
+                (unsigned long long)ch->hidden[i]);
+    if (ch->n_hidden)
+        sql_add(s, ")");
+    pthread_mutex_unlock(&ch->hide_lock);
+}
+
 /*
  * The predicate every entry query of a read shares: tenant, time range, line
  * filters and (strata) the commit markers: only rows of committed attempts,
- * one attempt per batch, and no attempt started after the read began.
+ * one attempt per batch, no attempt started after the read began (snapshot),
+ * and no batch the head still shows (absorbed, not yet committed). The
+ * filters of q are hints that SQL applies when it can evaluate them exactly;
+ * with exact, every one must be (a count cannot be checked again):
+ * STRATA_EUNSUPPORTED otherwise, and s is then unusable. Returns s->rc.
  */
-static void sql_where(struct sql *s, const struct clickhouse *ch, const struct tier_query *q,
-                      const struct clickhouse_line_filter *filters, uint32_t n_filters,
-                      uint64_t snapshot)
+static int sql_where(struct sql *s, struct clickhouse *ch, const struct tier_query *q,
+                     uint64_t snapshot, bool exact)
 {
     sql_tenant(s, ch, q->tenant);
     const char *line = strata_layout(ch) ? "line" : "msg";
@@ -1247,13 +1482,23 @@ static void sql_where(struct sql *s, const struct clickhouse *ch, const struct t
         if (hi < lo)
             sql_add(s, " AND 0");
     }
-    for (uint32_t i = 0; i < n_filters && !s->rc; i++) {
+    for (uint32_t i = 0; i < q->n_filters && !s->rc; i++) {
+        size_t mark = s->b.len;
         sql_add(s, " AND ");
-        if (!s->rc)
-            s->rc = clickhouse_sql_line_filter(&s->b, line, &filters[i]);
+        int rc = s->rc ? s->rc : clickhouse_sql_line_filter(&s->b, line, &q->filters[i]);
+        if (rc == STRATA_EUNSUPPORTED && !exact)
+            buf_truncate(&s->b, mark); /* a hint SQL cannot take: Strata filters */
+        else if (rc)
+            s->rc = rc;
     }
     for (uint32_t i = 0; i < q->n_needles && !s->rc; i++) {
-        struct clickhouse_line_filter f = {CLICKHOUSE_LINE_CONTAINS, q->needles[i]};
+        bool dup = false; /* the same |= is among the filters already */
+        for (uint32_t k = 0; k < q->n_filters && !dup; k++)
+            dup = q->filters[k].op == TIER_LINE_CONTAINS &&
+                  slice_eq(q->filters[k].pattern, q->needles[i]);
+        if (dup)
+            continue;
+        struct tier_line_filter f = {TIER_LINE_CONTAINS, q->needles[i]};
         sql_add(s, " AND ");
         if (!s->rc)
             s->rc = clickhouse_sql_line_filter(&s->b, line, &f);
@@ -1262,11 +1507,12 @@ static void sql_where(struct sql *s, const struct clickhouse *ch, const struct t
         sql_add(s, " AND (batch_id, insert_id) IN (SELECT batch_id, min(insert_id) FROM %s WHERE ",
                 ch->batches);
         sql_tenant(s, ch, q->tenant);
-        sql_add(s,
-                " AND max_ts >= %lld AND min_ts < %lld AND insert_id <= %llu GROUP BY "
-                "batch_id)",
+        sql_add(s, " AND max_ts >= %lld AND min_ts < %lld AND insert_id <= %llu",
                 (long long)q->start, (long long)q->end, (unsigned long long)snapshot);
+        sql_not_hidden(s, ch);
+        sql_add(s, " GROUP BY batch_id)");
     }
+    return s->rc;
 }
 
 /* ---- reading: entries ------------------------------------------------------ */
@@ -1453,10 +1699,18 @@ static struct tier_stream stream_of(const struct clickhouse_stream_row *r)
     return ts;
 }
 
+static int count_select(struct clickhouse *ch, const struct tier_query *q, struct arena *a,
+                        tier_stream_fn fn, void *arg);
+
 static int clickhouse_select(struct tier *t, const struct tier_query *q, struct arena *a,
                              tier_stream_fn fn, void *arg)
 {
     struct clickhouse *ch = CH(t);
+    if (q->count) {
+        int crc = count_select(ch, q, a, fn, arg);
+        if (crc != STRATA_EUNSUPPORTED)
+            return crc;
+    }
     uint64_t snapshot = next_insert_id(ch);
     struct candidates cands;
     int rc = find_streams(ch, q, a, &cands);
@@ -1471,7 +1725,7 @@ static int clickhouse_select(struct tier *t, const struct tier_query *q, struct 
     rd->page_max = q->want_lines ? PAGE_MAX_LINES : PAGE_MAX_TS;
     struct sql w;
     sql_init(&w);
-    sql_where(&w, ch, q, NULL, 0, snapshot);
+    sql_where(&w, ch, q, snapshot, false);
     if (w.rc) {
         rc = w.rc;
         sql_release(&w);
@@ -1483,6 +1737,9 @@ static int clickhouse_select(struct tier *t, const struct tier_query *q, struct 
     /* The first page of every stream in one query: LIMIT n BY stream. */
     uint32_t budget = q->want_lines ? FIRST_PAGE_BUDGET_LINES : FIRST_PAGE_BUDGET_TS;
     uint32_t per_stream = budget / cands.n;
+    /* A log query with a limit rarely reads more of a stream: a first page of that size. */
+    if (q->limit_hint && q->limit_hint < per_stream)
+        per_stream = q->limit_hint;
     per_stream = per_stream < 16 ? 16 : per_stream > rd->page_max ? rd->page_max : per_stream;
     struct buf resp;
     buf_init(&resp, ANSWER_MAX);
@@ -1552,10 +1809,11 @@ static int streams_in_range(struct clickhouse *ch, const struct tier_query *q, s
     sql_init(&s);
     sql_add(&s, "SELECT DISTINCT fingerprint FROM %s WHERE ", ch->logs);
     struct tier_query nq = *q;
-    nq.n_needles = 0;
-    sql_where(&s, ch, &nq, NULL, 0, next_insert_id(ch));
+    nq.n_needles = nq.n_filters = 0;
+    nq.count = NULL;
+    sql_where(&s, ch, &nq, next_insert_id(ch), false);
     sql_in_candidates(&s, ch, c);
-    sql_add(&s, " FORMAT RowBinary");
+    sql_add(&s, " ORDER BY fingerprint FORMAT RowBinary");
     struct buf resp;
     buf_init(&resp, ANSWER_MAX);
     rc = run_select(ch, &s, &resp, q->cancel);
@@ -1567,12 +1825,12 @@ static int streams_in_range(struct clickhouse *ch, const struct tier_query *q, s
     buf_release(&resp);
     if (rc)
         return rc;
-    uint32_t w = 0;
+    /* Both lists are sorted by fingerprint: keep the candidates found. */
+    uint32_t w = 0, k = 0;
     for (uint32_t i = 0; i < c->n; i++) {
-        bool found = false;
-        for (uint32_t k = 0; k < n && !found; k++)
-            found = keys[k] == c->rows[i].sk;
-        if (found)
+        while (k < n && keys[k] < c->rows[i].sk)
+            k++;
+        if (k < n && keys[k] == c->rows[i].sk)
             c->rows[w++] = c->rows[i];
     }
     c->n = w;
@@ -1617,8 +1875,9 @@ static int clickhouse_stats(struct tier *t, const struct tier_query *q, struct t
                 "%s WHERE ",
                 sk_expr(ch), sk_expr(ch), ch->logs);
     struct tier_query nq = *q;
-    nq.n_needles = 0;
-    sql_where(&s, ch, &nq, NULL, 0, next_insert_id(ch));
+    nq.n_needles = nq.n_filters = 0;
+    nq.count = NULL;
+    sql_where(&s, ch, &nq, next_insert_id(ch), false);
     sql_in_candidates(&s, ch, &c);
     sql_add(&s, " FORMAT RowBinary");
     struct buf resp;
@@ -1700,7 +1959,8 @@ static int label_query(struct clickhouse *ch, const struct tier_query *q, struct
     struct sql s;
     sql_init(&s);
     struct tier_query nq = *q;
-    nq.n_needles = 0;
+    nq.n_needles = nq.n_filters = 0;
+    nq.count = NULL;
     if (strata_layout(ch)) {
         if (values) {
             sql_add(&s, "SELECT DISTINCT label_values[indexOf(label_names, ");
@@ -1717,7 +1977,7 @@ static int label_query(struct clickhouse *ch, const struct tier_query *q, struct
         sql_add(&s, " AND day <= ");
         sql_day(&s, day_of(q->end - 1));
         sql_add(&s, " AND fingerprint IN (SELECT fingerprint FROM %s WHERE ", ch->logs);
-        sql_where(&s, ch, &nq, NULL, 0, next_insert_id(ch));
+        sql_where(&s, ch, &nq, next_insert_id(ch), false);
         sql_add(&s, ")");
     } else {
         if (values) {
@@ -1727,7 +1987,7 @@ static int label_query(struct clickhouse *ch, const struct tier_query *q, struct
                 s.rc = STRATA_ETOOLARGE;
             sql_add(&s, "SELECT DISTINCT substring(x, %zu) FROM %s ARRAY JOIN label AS x WHERE ",
                     prefix.len + 1, ch->logs);
-            sql_where(&s, ch, &nq, NULL, 0, 0);
+            sql_where(&s, ch, &nq, 0, false);
             sql_add(&s, " AND startsWith(x, ");
             sql_quote(&s, buf_slice(&prefix));
             sql_add(&s, ")");
@@ -1737,7 +1997,7 @@ static int label_query(struct clickhouse *ch, const struct tier_query *q, struct
                     "SELECT DISTINCT if(position(x, ':') > 0, substring(x, 1, position(x, ':') - "
                     "1), x) FROM %s ARRAY JOIN label AS x WHERE ",
                     ch->logs);
-            sql_where(&s, ch, &nq, NULL, 0, 0);
+            sql_where(&s, ch, &nq, 0, false);
         }
     }
     sql_add(&s, " FORMAT RowBinary");
@@ -1770,86 +2030,388 @@ int clickhouse_tier_label_values(struct tier *t, const struct tier_query *q, str
     return label_query(CH(t), q, name, a, out, n);
 }
 
-/* ---- counts per step ------------------------------------------------------- */
+/* ---- counting push-down ---------------------------------------------------- */
 
-int clickhouse_tier_count(struct tier *t, const struct clickhouse_count_query *cq, struct arena *a,
-                          clickhouse_count_fn fn, void *arg)
+/*
+ * A counting query (tier.h, struct tier_count) answered in SQL: entries per
+ * stream (and metadata, with want_meta) and bucket, GROUP BY in ClickHouse.
+ * STRATA_EUNSUPPORTED when a filter cannot be evaluated exactly: the caller
+ * then returns cursors.
+ */
+static int count_select(struct clickhouse *ch, const struct tier_query *q, struct arena *a,
+                        tier_stream_fn fn, void *arg)
 {
-    struct clickhouse *ch = CH(t);
-    const struct tier_query *q = cq->q;
-    if (cq->width <= 0 || cq->n_buckets == 0)
-        return STRATA_EINVAL;
+    const struct tier_count *tc = q->count;
+    if (tc->width <= 0 || tc->n_buckets == 0)
+        return STRATA_EUNSUPPORTED;
     /* Only the buckets' span of [start, end) counts. */
     struct tier_query nq = *q;
-    nq.n_needles = 0;
-    __int128 span_end = (__int128)cq->origin + (__int128)cq->width * cq->n_buckets;
-    if (nq.start < cq->origin)
-        nq.start = cq->origin;
+    __int128 span_end = (__int128)tc->origin + (__int128)tc->width * tc->n_buckets;
+    if (nq.start < tc->origin)
+        nq.start = tc->origin;
     if ((__int128)nq.end > span_end)
         nq.end = (int64_t)span_end;
-    /* Every filter must be exact in SQL: a count cannot be re-checked. */
-    struct buf probe;
-    buf_init(&probe, ANSWER_MAX);
-    int rc = 0;
-    for (uint32_t i = 0; i < cq->n_filters && !rc; i++)
-        rc = clickhouse_sql_line_filter(&probe, "line", &cq->filters[i]);
-    buf_release(&probe);
-    if (rc)
-        return rc;
-    struct candidates c;
-    if ((rc = find_streams(ch, &nq, a, &c)) < 0 || c.n == 0)
-        return rc;
+    bool strata = strata_layout(ch), meta = strata && tc->want_meta;
+    const char *ts = strata ? "ts" : "toInt64(toUInt16(timestamp)) * 86400000000000";
     struct sql s;
     sql_init(&s);
-    const char *ts = strata_layout(ch) ? "ts" : "toInt64(toUInt16(timestamp)) * 86400000000000";
-    sql_add(&s, "SELECT %s AS sk, toUInt32(intDiv(%s - %lld, %lld)) AS b, count() FROM %s WHERE ",
-            sk_expr(ch), ts, (long long)cq->origin, (long long)cq->width, ch->logs);
-    sql_where(&s, ch, &nq, cq->filters, cq->n_filters, next_insert_id(ch));
+    sql_add(&s,
+            "SELECT %s AS sk, toUInt32(intDiv(%s - %lld, %lld)) AS b, count(), %s%s FROM %s "
+            "WHERE ",
+            sk_expr(ch), ts, (long long)tc->origin, (long long)tc->width,
+            !tc->want_bytes ? "toUInt64(0)"
+            : strata        ? "toUInt64(sum(length(line)))"
+                            : "toUInt64(sum(length(msg)))",
+            meta ? ", meta_keys, meta_values" : "", ch->logs);
+    int rc = sql_where(&s, ch, &nq, next_insert_id(ch), true);
+    struct candidates c;
+    if (!rc && ((rc = find_streams(ch, &nq, a, &c)) < 0 || c.n == 0)) {
+        sql_release(&s);
+        return rc;
+    }
+    if (rc) {
+        sql_release(&s);
+        return rc;
+    }
     sql_in_candidates(&s, ch, &c);
-    sql_add(&s, " GROUP BY sk, b ORDER BY sk, b FORMAT RowBinary");
+    const char *by = meta ? ", meta_keys, meta_values" : "";
+    sql_add(&s, " GROUP BY sk, b%s ORDER BY sk%s, b FORMAT RowBinary", by, by);
     struct buf resp;
     buf_init(&resp, ANSWER_MAX);
     rc = run_select(ch, &s, &resp, q->cancel);
     sql_release(&s);
     struct clickhouse_count_rows rows = {0};
-    if (rc == 0 && (rc = clickhouse_decode_counts(buf_slice(&resp), a, &rows)) < 0)
-        log_warn("clickhouse: malformed counts from %s", ch->cfg.url);
+    if (rc == 0) {
+        struct slice data = arena_slice_dup(a, buf_slice(&resp));
+        if ((rc = clickhouse_decode_counts(meta, data, a, &rows)) < 0)
+            log_warn("clickhouse: malformed counts from %s", ch->cfg.url);
+    }
     buf_release(&resp);
+    /* Rows come grouped by stream and metadata: one answer per group. */
     for (uint32_t i = 0, j; rc == 0 && i < rows.n; i = j) {
-        j = run_end(rows.sk, rows.n, i);
-        const struct clickhouse_stream_row *cand = candidate(&c, rows.sk[i]);
-        if (cand) {
-            struct tier_stream st = stream_of(cand);
-            int frc = fn(arg, &st, rows.bucket + i, rows.count + i, j - i);
-            if (frc)
-                return frc < 0 ? frc : 0;
+        struct slice mi = rows.meta ? rows.meta[i] : slice_make("", 0);
+        uint64_t entries = 0;
+        for (j = i; j < rows.n && rows.sk[j] == rows.sk[i]; j++) {
+            if (rows.meta && !slice_eq(rows.meta[j], mi))
+                break;
+            if (rows.bucket[j] >= tc->n_buckets || (j > i && rows.bucket[j] <= rows.bucket[j - 1]))
+                rc = STRATA_ECORRUPT;
+            entries += rows.count[j];
         }
+        if (rc) {
+            log_warn("clickhouse: counts from %s out of order or range", ch->cfg.url);
+            break;
+        }
+        const struct clickhouse_stream_row *cand = candidate(&c, rows.sk[i]);
+        if (!cand)
+            continue;
+        struct tier_counts *tcs = arena_calloc(a, 1, sizeof(*tcs));
+        tcs->meta = mi;
+        tcs->n = j - i;
+        tcs->bucket = rows.bucket + i;
+        tcs->entries = rows.count + i;
+        tcs->bytes = tc->want_bytes ? rows.bytes + i : NULL;
+        if (q->stats)
+            __atomic_add_fetch(&q->stats->entries_read, entries, __ATOMIC_RELAXED);
+        struct tier_stream st = stream_of(cand);
+        st.counts = tcs;
+        int frc = fn(arg, &st);
+        if (frc)
+            return frc < 0 ? frc : 0;
     }
     return rc;
 }
 
-/* ---- the chain ------------------------------------------------------------- */
+/* ---- the chain: the head's hand-over -------------------------------------- */
 
-void clickhouse_chain_attach(struct tier *chain, struct tier *t)
+/* Hide (or show again) batches from reads: absorbed, but the head still shows them. */
+static void hide(struct clickhouse *ch, const uint64_t *ids, size_t n, bool hidden)
 {
-    if (!chain || !t)
-        return;
-    while (chain->next)
-        chain = chain->next;
-    chain->next = t;
+    pthread_mutex_lock(&ch->hide_lock);
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        while (k < ch->n_hidden && ch->hidden[k] != ids[i])
+            k++;
+        if (hidden && k == ch->n_hidden) {
+            if (ch->n_hidden == ch->cap_hidden) {
+                ch->cap_hidden = ch->cap_hidden ? ch->cap_hidden * 2 : 16;
+                ch->hidden = xreallocarray(ch->hidden, ch->cap_hidden, sizeof(*ch->hidden));
+            }
+            ch->hidden[ch->n_hidden++] = ids[i];
+        } else if (!hidden && k < ch->n_hidden) {
+            ch->hidden[k] = ch->hidden[--ch->n_hidden];
+        }
+    }
+    pthread_mutex_unlock(&ch->hide_lock);
 }
 
-void clickhouse_chain_detach(struct tier *chain, struct tier *t)
+/* The batch id of one tenant's share of a hand-over: the same whenever it is handed over again. */
+static uint64_t handover_batch_id(uint64_t writer, uint64_t seq, const char *tenant)
 {
-    if (!t)
-        return;
-    for (struct tier *p = chain; p; p = p->next)
-        if (p->next == t) {
-            p->next = t->next;
-            break;
+    uint64_t v[2] = {writer, seq};
+    uint64_t h = hash_slice(slice_from(tenant), hash64_seed(v, sizeof(v), 0x5374726174614857ULL));
+    return h ? h : 1;
+}
+
+/* The tenants of a hand-over, one sub each, with their totals. */
+struct tenant_walk {
+    struct clickhouse *ch;
+    uint64_t seq;
+    struct sub *subs;
+    size_t n, cap;
+    struct arena a;
+};
+
+static int handover_tenant(void *arg, const struct handover_stream *hs)
+{
+    struct tenant_walk *w = arg;
+    struct sub *s = w->n ? &w->subs[w->n - 1] : NULL;
+    if (!s || strcmp(s->tenant, hs->tenant)) { /* streams come grouped by tenant */
+        if (w->n == w->cap) {
+            w->cap = w->cap ? w->cap * 2 : 8;
+            w->subs = xreallocarray(w->subs, w->cap, sizeof(*w->subs));
         }
-    t->next = NULL;
-    t->ops->close(t);
+        s = &w->subs[w->n++];
+        memset(s, 0, sizeof(*s));
+        s->tenant = arena_strdup(&w->a, hs->tenant);
+        s->wal_writer = w->ch->writer;
+        s->wal_seq = w->seq;
+        s->batch_id = handover_batch_id(w->ch->writer, w->seq, s->tenant);
+    }
+    if (hs->entries) {
+        if (!s->rows || hs->min_ts < s->min_ts)
+            s->min_ts = hs->min_ts;
+        if (!s->rows || hs->max_ts > s->max_ts)
+            s->max_ts = hs->max_ts;
+        s->rows += hs->entries;
+        s->bytes += hs->bytes;
+    }
+    return 0;
+}
+
+/* What absorb hands to commit: the batches to show. */
+struct absorbed {
+    size_t n;
+    uint64_t ids[];
+};
+
+static int clickhouse_absorb(struct tier *t, struct handover *h)
+{
+    struct clickhouse *ch = CH(t);
+    struct tenant_walk w = {.ch = ch, .seq = h->seq};
+    arena_init(&w.a, 0);
+    char err[1024] = "";
+    int rc = h->each(h, handover_tenant, &w);
+    if (rc)
+        snprintf(err, sizeof(err), "cannot read the generation: %s", strata_strerror(rc));
+    for (size_t i = 0; i < w.n && !rc; i++)
+        rc = prepare_sub(ch, &w.subs[i], err, sizeof(err));
+    struct absorbed *ab = xmalloc(sizeof(*ab) + (w.n ? w.n : 1) * sizeof(uint64_t));
+    ab->n = w.n;
+    for (size_t i = 0; i < w.n; i++)
+        ab->ids[i] = w.subs[i].batch_id;
+    /* Hidden before the first row is written: a query never sees them in both tiers. */
+    hide(ch, ab->ids, ab->n, true);
+    struct group g = {.subs = w.subs, .n = w.n, .h = h};
+    struct group_result gr = {0};
+    if (!rc) {
+        /* While the store stops, a short last try that a stop does not cut short. */
+        bool stopping = ch->stop && __atomic_load_n(ch->stop, __ATOMIC_RELAXED);
+        int64_t budget = ch->cfg.retry_max_time_ns;
+        if (stopping && budget > STOPPING_RETRY_NS)
+            budget = STOPPING_RETRY_NS;
+        rc = send_group(ch, &g, budget, stopping ? NULL : ch->stop, &gr, err, sizeof(err));
+    }
+    if (rc) {
+        log_error("clickhouse: cannot take WAL segments up to %llu from the head (%llu entries); "
+                  "they stay in memory and in the WAL: %s",
+                  (unsigned long long)h->seq, (unsigned long long)h->entries, err);
+        free(ab);
+    } else {
+        uint64_t d = __atomic_load_n(&ch->durable_seq, __ATOMIC_RELAXED);
+        while (h->seq > d && !__atomic_compare_exchange_n(&ch->durable_seq, &d, h->seq, false,
+                                                          __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            ;
+        if (!gr.rows && h->entries)
+            log_info("clickhouse: WAL segments up to %llu were in ClickHouse already (a replay); "
+                     "nothing written",
+                     (unsigned long long)h->seq);
+        free(h->taker);
+        h->taker = ab;
+    }
+    free(w.subs);
+    arena_release(&w.a);
+    return rc;
+}
+
+static void clickhouse_commit(struct tier *t, struct handover *h)
+{
+    struct absorbed *ab = h->taker;
+    if (!ab)
+        return;
+    hide(CH(t), ab->ids, ab->n, false);
+    free(ab);
+    h->taker = NULL;
+}
+
+static uint64_t clickhouse_durable_seq(struct tier *t)
+{
+    return __atomic_load_n(&CH(t)->durable_seq, __ATOMIC_RELAXED);
+}
+
+/*
+ * The data directory's writer id: <dir>/clickhouse-writer, one line
+ * "strata-clickhouse-writer 1 <16 hex digits>\n", created with a random id
+ * the first time and never changed. Hand-overs carry it, so that batches of
+ * two Strata processes writing into the same tables never share an id.
+ */
+#define WRITER_FILE "clickhouse-writer"
+
+static int writer_id(const char *dir, uint64_t *out, char *err, size_t errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", dir, WRITER_FILE);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        char line[128] = "";
+        unsigned version = 0;
+        unsigned long long id = 0;
+        char *ok = fgets(line, sizeof(line), f);
+        fclose(f);
+        if (!ok || sscanf(line, "strata-clickhouse-writer %u %16llx", &version, &id) != 2 ||
+            version != 1 || id == 0) {
+            fail(err, errlen,
+                 "%s is damaged: it holds the id under which this data directory's WAL is "
+                 "handed to ClickHouse. Restore it (deleting it can duplicate entries a crash "
+                 "left in the WAL)",
+                 path);
+            return STRATA_ECORRUPT;
+        }
+        *out = id;
+        return 0;
+    }
+    if (errno != ENOENT) {
+        fail(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return STRATA_EIO;
+    }
+    uint64_t id = random_id();
+    char line[64];
+    int n = snprintf(line, sizeof(line), "strata-clickhouse-writer 1 %016llx\n",
+                     (unsigned long long)id);
+    if (fsio_write_atomic(dir, WRITER_FILE, line, (size_t)n) < 0) {
+        fail(err, errlen, "cannot write %s: %s", path, strerror(fsio_last_errno()));
+        return STRATA_EIO;
+    }
+    *out = id;
+    return 0;
+}
+
+int clickhouse_tier_bind_store(struct tier *t, const char *data_dir, const volatile int *stop,
+                               char *err, size_t errlen)
+{
+    struct clickhouse *ch = CH(t);
+    uint64_t writer;
+    int rc = writer_id(data_dir, &writer, err, errlen);
+    if (rc)
+        return rc;
+    struct sql s;
+    sql_init(&s);
+    sql_add(&s, "SELECT max(wal_seq) FROM %s WHERE wal_writer = %llu FORMAT RowBinary", ch->batches,
+            (unsigned long long)writer);
+    struct buf out;
+    buf_init(&out, 4096);
+    struct clickhouse_error e;
+    rc = s.rc ? s.rc
+              : run(ch, s.b.ptr, slice_make("", 0), SELECT_SETTINGS, &out, NULL, READ_RETRY_NS, &e);
+    sql_release(&s);
+    struct arena a;
+    arena_init(&a, 0);
+    uint64_t *v = NULL;
+    uint32_t n = 0;
+    if (rc)
+        fail(err, errlen, "cannot read what ClickHouse holds of this WAL: %s", e.message);
+    else if (clickhouse_decode_keys(buf_slice(&out), &a, &v, &n) < 0 || n != 1) {
+        fail(err, errlen, "ClickHouse at %s sent a malformed answer for the WAL position",
+             ch->cfg.url);
+        rc = STRATA_ECORRUPT;
+    } else {
+        ch->writer = writer;
+        ch->stop = stop;
+        __atomic_store_n(&ch->durable_seq, v[0], __ATOMIC_RELAXED);
+        log_info("clickhouse: this data directory writes as %016llx; ClickHouse holds its WAL up "
+                 "to segment %llu",
+                 (unsigned long long)writer, (unsigned long long)v[0]);
+    }
+    arena_release(&a);
+    buf_release(&out);
+    return rc;
+}
+
+static int clickhouse_ready(struct tier *t, char *err, size_t errlen)
+{
+    return clickhouse_tier_ping(t, err, errlen);
+}
+
+/*
+ * What the tables hold, for the status page and /metrics: parts, rows and
+ * bytes on disk from system.parts (rows of failed attempts included), the
+ * label index's streams, and days as the time range. Cached a few seconds.
+ */
+static int clickhouse_usage(struct tier *t, struct tier_usage *out)
+{
+    struct clickhouse *ch = CH(t);
+    pthread_mutex_lock(&ch->usage_lock);
+    int64_t now = clock_mono_ns();
+    if (ch->usage_at && now - ch->usage_at < USAGE_CACHE_NS) {
+        *out = ch->usage;
+        int rc = ch->usage_rc;
+        pthread_mutex_unlock(&ch->usage_lock);
+        return rc;
+    }
+    struct sql s;
+    sql_init(&s);
+    sql_add(&s, "SELECT count(), sum(rows), sum(bytes_on_disk), toUInt16(min(min_date)), "
+                "toUInt16(max(max_date)), ");
+    if (strata_layout(ch))
+        sql_add(&s, "(SELECT uniqExact(tenant, fingerprint) FROM %s), (SELECT sum(bytes) FROM %s)",
+                ch->streams, ch->batches);
+    else
+        sql_add(&s, "toUInt64(0), toUInt64(0)");
+    sql_add(&s, " FROM system.parts WHERE active AND database = ");
+    sql_quote(&s, slice_from(ch->cfg.database));
+    sql_add(&s, " AND table = ");
+    sql_quote(&s, slice_from(ch->cfg.table));
+    sql_add(&s, " FORMAT RowBinary");
+    struct buf resp;
+    buf_init(&resp, 4096);
+    struct clickhouse_error e;
+    int rc = s.rc ? s.rc : run(ch, s.b.ptr, slice_make("", 0), SELECT_SETTINGS, &resp, NULL, 0, &e);
+    sql_release(&s);
+    struct tier_usage u = {0};
+    if (rc == 0) {
+        struct rowbinary_reader r;
+        rowbinary_reader_init(&r, buf_slice(&resp));
+        u.parts = rowbinary_u64(&r);
+        u.entries = rowbinary_u64(&r);
+        u.disk_bytes = rowbinary_u64(&r);
+        int64_t lo = rowbinary_u16(&r), hi = rowbinary_u16(&r);
+        u.streams = rowbinary_u64(&r);
+        u.bytes = rowbinary_u64(&r);
+        if (!rowbinary_done(&r)) {
+            rc = STRATA_ECORRUPT;
+            memset(&u, 0, sizeof(u));
+        } else if (u.entries) {
+            u.min_ts = lo * DAY_NS;
+            u.max_ts = (hi + 1) * DAY_NS - 1;
+        }
+    }
+    buf_release(&resp);
+    ch->usage = u;
+    ch->usage_rc = rc;
+    ch->usage_at = clock_mono_ns();
+    *out = u;
+    pthread_mutex_unlock(&ch->usage_lock);
+    return rc;
 }
 
 static const struct tier_ops clickhouse_ops = {
@@ -1859,4 +2421,9 @@ static const struct tier_ops clickhouse_ops = {
     .stats = clickhouse_stats,
     .flush = NULL,
     .close = clickhouse_close,
+    .absorb = clickhouse_absorb,
+    .commit = clickhouse_commit,
+    .durable_seq = clickhouse_durable_seq,
+    .usage = clickhouse_usage,
+    .ready = clickhouse_ready,
 };

@@ -35,8 +35,15 @@
  *
  * Reads push down what ClickHouse evaluates exactly: tenant, time range, the
  * label matchers (= != always, =~ !~ when the regex translates to RE2, see
- * clickhouse_sql.h) and the line needles; Strata re-checks selectors on the
- * labels. Entries come back in pages as cursors ordered by (ts, arrival).
+ * clickhouse_sql.h) and the line filters of tier_query (|= != always, |~ !~
+ * when they translate); Strata re-checks selectors on the labels and filters
+ * the lines again. Entries come back in pages as cursors ordered by (ts,
+ * arrival). A counting query (tier_query.count) is answered with counts per
+ * bucket from GROUP BY when every filter is evaluated in SQL.
+ *
+ * The tier's ops also take the head's hand-over (absorb, commit,
+ * durable_seq; see clickhouse_tier_bind_store), report usage and answer
+ * ready (SELECT 1) for /ready.
  *
  * Threading: every function may be called from several threads at once.
  */
@@ -121,40 +128,23 @@ int clickhouse_tier_label_values(struct tier *t, const struct tier_query *q, str
                                  struct arena *a, struct slice **out, uint32_t *n);
 
 /*
- * The hook for counts per step pushed down to SQL (for count_over_time and
- * rate when the query engine asks): entries of each stream matching q (its
- * needles are ignored: give every line filter in filters) with start <= ts <
- * end, counted in buckets k = floor((ts - origin) / width), 0 <= k <
- * n_buckets. LogQL's step t with range r covers (t - r, t], so for range ==
- * step the engine passes origin = first_step - r + 1 and width = step.
- * fn gets each stream with counts > 0 (cursor NULL) and its non-empty buckets
- * in increasing order. STRATA_EUNSUPPORTED when a filter or matcher cannot be
- * evaluated exactly in SQL: the engine then counts from select.
+ * Make t the tier after a store's head (the chain memory -> ClickHouse):
+ *   - absorb takes a head generation as one batch per tenant, with batch ids
+ *     derived from (writer, WAL segment, tenant), so a generation handed over
+ *     again (a retry, or a WAL replayed after a crash) is found committed and
+ *     skipped; absorb returns once ClickHouse committed it, and until commit
+ *     reads leave it out (the head still shows it: never seen twice);
+ *   - durable_seq answers the highest WAL segment ClickHouse holds for this
+ *     writer, so the store does not replay what is already there.
+ * The writer is the data directory's id, kept in <data_dir>/clickhouse-writer
+ * (created with a random id when missing). stop is the store's stopping
+ * flag: once set, an absorb retries for at most 5 s. Reads ClickHouse's
+ * position at once: a negative STRATA_E* with a message in err on failure.
  */
-struct clickhouse_count_query {
-    const struct tier_query *q;
-    const struct clickhouse_line_filter *filters;
-    uint32_t n_filters;
-    int64_t origin, width; /* ns; width > 0 */
-    uint32_t n_buckets;
-};
-typedef int (*clickhouse_count_fn)(void *arg, const struct tier_stream *s, const uint32_t *bucket,
-                                   const uint64_t *count, uint32_t n);
-int clickhouse_tier_count(struct tier *t, const struct clickhouse_count_query *cq, struct arena *a,
-                          clickhouse_count_fn fn, void *arg);
+int clickhouse_tier_bind_store(struct tier *t, const char *data_dir, const volatile int *stop,
+                               char *err, size_t errlen);
 
-/*
- * Step one of the chain memory -> ClickHouse (until the storage engine's
- * hand-over op lands): attach puts t at the end of the chain so that queries
- * read it after every other tier (Logthra's existing data, batches appended
- * by other processes); detach takes it out again and closes it. The caller
- * keeps ownership in between: detach before closing the store. Both accept
- * a NULL t.
- */
-void clickhouse_chain_attach(struct tier *chain, struct tier *t);
-void clickhouse_chain_detach(struct tier *chain, struct tier *t);
-
-/* SELECT 1 against the server: 0, or an error naming the URL (for /ready). */
+/* SELECT 1 against the server: 0, or an error naming the URL (ops->ready, for /ready). */
 int clickhouse_tier_ping(struct tier *t, char *err, size_t errlen);
 
 #endif

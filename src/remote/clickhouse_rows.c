@@ -149,6 +149,22 @@ int clickhouse_decode_streams(enum clickhouse_layout layout, struct slice data, 
 
 /* ---- entries --------------------------------------------------------------- */
 
+/* Structured metadata of row i from its two arrays, in labels_encode form (fill pass only). */
+static int put_meta(struct ctx *c, struct slice **meta, uint32_t i, const struct slice *keys,
+                    const struct slice *values, uint64_t n)
+{
+    if (!*meta)
+        *meta = arena_calloc(c->a, c->n, sizeof(**meta));
+    struct label *v = arena_alloc(c->a, n * sizeof(*v));
+    for (uint64_t k = 0; k < n; k++)
+        v[k] = (struct label){keys[k], values[k]};
+    buf_reset(&c->meta);
+    if (labels_encode(&c->meta, v, (uint32_t)n) < 0)
+        return STRATA_ECORRUPT;
+    (*meta)[i] = arena_slice_dup(c->a, buf_slice(&c->meta));
+    return 0;
+}
+
 static void entries_alloc(struct ctx *c)
 {
     struct clickhouse_entry_rows *o = c->entries;
@@ -201,18 +217,7 @@ static int entry_row(struct rowbinary_reader *r, struct ctx *c, uint32_t i)
     o->sizes[i] = (uint32_t)size;
     if (o->lines)
         o->lines[i] = line;
-    if (n_keys) {
-        if (!o->meta)
-            o->meta = arena_calloc(c->a, c->n, sizeof(*o->meta));
-        struct label *v = arena_alloc(c->a, n_keys * sizeof(*v));
-        for (uint64_t k = 0; k < n_keys; k++)
-            v[k] = (struct label){keys[k], values[k]};
-        buf_reset(&c->meta);
-        if (labels_encode(&c->meta, v, (uint32_t)n_keys) < 0)
-            return STRATA_ECORRUPT;
-        o->meta[i] = arena_slice_dup(c->a, buf_slice(&c->meta));
-    }
-    return 0;
+    return n_keys ? put_meta(c, &o->meta, i, keys, values, n_keys) : 0;
 }
 
 int clickhouse_decode_entries(enum clickhouse_layout layout, bool with_lines, struct slice data,
@@ -233,6 +238,8 @@ static void counts_alloc(struct ctx *c)
     c->counts->sk = arena_alloc(c->a, m * sizeof(uint64_t));
     c->counts->bucket = arena_alloc(c->a, m * sizeof(uint32_t));
     c->counts->count = arena_alloc(c->a, m * sizeof(uint64_t));
+    c->counts->bytes = arena_alloc(c->a, m * sizeof(uint64_t));
+    c->counts->meta = NULL;
 }
 
 static int count_row(struct rowbinary_reader *r, struct ctx *c, uint32_t i)
@@ -240,18 +247,31 @@ static int count_row(struct rowbinary_reader *r, struct ctx *c, uint32_t i)
     uint64_t sk = rowbinary_u64(r);
     uint32_t bucket = rowbinary_u32(r);
     uint64_t count = rowbinary_u64(r);
-    if (!r->rc && c->fill) {
-        c->counts->sk[i] = sk;
-        c->counts->bucket[i] = bucket;
-        c->counts->count[i] = count;
+    uint64_t bytes = rowbinary_u64(r);
+    struct slice *keys = NULL, *values = NULL;
+    uint64_t n_keys = 0, n_values = 0;
+    if (c->lines) { /* with metadata */
+        n_keys = string_array(r, c, &keys);
+        n_values = string_array(r, c, &values);
     }
-    return r->rc;
+    if (r->rc)
+        return r->rc;
+    if (n_keys != n_values)
+        return STRATA_ECORRUPT;
+    if (!c->fill)
+        return 0;
+    c->counts->sk[i] = sk;
+    c->counts->bucket[i] = bucket;
+    c->counts->count[i] = count;
+    c->counts->bytes[i] = bytes;
+    return n_keys ? put_meta(c, &c->counts->meta, i, keys, values, n_keys) : 0;
 }
 
-int clickhouse_decode_counts(struct slice data, struct arena *a, struct clickhouse_count_rows *out)
+int clickhouse_decode_counts(bool with_meta, struct slice data, struct arena *a,
+                             struct clickhouse_count_rows *out)
 {
     memset(out, 0, sizeof(*out));
-    struct ctx c = {.a = a, .counts = out};
+    struct ctx c = {.lines = with_meta, .a = a, .counts = out};
     int rc = decode(data, count_row, &c, counts_alloc);
     out->n = rc ? 0 : c.n;
     return rc;

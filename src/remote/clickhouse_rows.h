@@ -18,7 +18,8 @@
  *            size UInt64 [, line String, meta_keys Array(String),
  *            meta_values Array(String)]                     (strata)
  *            sk UInt64, day Date, size UInt64 [, msg String] (logthra)
- *   counts   sk UInt64, bucket UInt32, count UInt64
+ *   counts   sk UInt64, bucket UInt32, count UInt64, bytes UInt64
+ *            [, meta_keys Array(String), meta_values Array(String)]
  *   keys     sk UInt64
  *   strings  s String
  *
@@ -62,14 +63,16 @@ struct clickhouse_entry_rows {
 int clickhouse_decode_entries(enum clickhouse_layout layout, bool with_lines, struct slice data,
                               struct arena *a, struct clickhouse_entry_rows *out);
 
+/* Counts per stream (and metadata) and bucket; meta is NULL when no row has any. */
 struct clickhouse_count_rows {
     uint32_t n;
     uint64_t *sk;
     uint32_t *bucket;
-    uint64_t *count;
+    uint64_t *count, *bytes;
+    struct slice *meta; /* labels_encode form */
 };
-
-int clickhouse_decode_counts(struct slice data, struct arena *a, struct clickhouse_count_rows *out);
+int clickhouse_decode_counts(bool with_meta, struct slice data, struct arena *a,
+                             struct clickhouse_count_rows *out);
 /* A column of UInt64 (sk) values, and a column of Strings. */
 int clickhouse_decode_keys(struct slice data, struct arena *a, uint64_t **out, uint32_t *n);
 int clickhouse_decode_strings(struct slice data, struct arena *a, struct slice **out, uint32_t *n);

@@ -300,22 +300,24 @@ int clickhouse_sql_matcher(struct buf *b, const char *value_expr, const struct m
 }
 
 int clickhouse_sql_line_filter(struct buf *b, const char *line_expr,
-                               const struct clickhouse_line_filter *f)
+                               const struct tier_line_filter *f)
 {
     size_t mark = b->len;
     int rc;
     switch (f->op) {
-    case CLICKHOUSE_LINE_CONTAINS:
-    case CLICKHOUSE_LINE_NOT_CONTAINS:
+    case TIER_LINE_CONTAINS:
+    case TIER_LINE_NOT_CONTAINS:
+        if (!f->pattern.len) { /* every line contains "" */
+            rc = buf_append_str(b, f->op == TIER_LINE_CONTAINS ? "1" : "0");
+            break;
+        }
         rc = buf_printf(b, "position(%s, ", line_expr);
         if (!rc)
             rc = clickhouse_sql_quote(b, f->pattern);
         if (!rc)
-            rc = buf_append_str(b, f->op == CLICKHOUSE_LINE_CONTAINS ? ") > 0" : ") = 0");
+            rc = buf_append_str(b, f->op == TIER_LINE_CONTAINS ? ") > 0" : ") = 0");
         break;
-    default:
-        rc = sql_match(b, line_expr, f->pattern, f->op == CLICKHOUSE_LINE_NOT_REGEX, false);
-        break;
+    default: rc = sql_match(b, line_expr, f->pattern, f->op == TIER_LINE_NOT_REGEX, false); break;
     }
     if (rc)
         buf_truncate(b, mark);

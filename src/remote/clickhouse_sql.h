@@ -23,6 +23,7 @@
 #include "core/buf.h"
 #include "core/slice.h"
 #include "query/selector.h"
+#include "store/tier.h"
 
 /* Append s as a ClickHouse string literal: '...' with \\, \' and \xHH escapes. */
 __attribute__((warn_unused_result)) int clickhouse_sql_quote(struct buf *b, struct slice s);
@@ -47,19 +48,6 @@ __attribute__((warn_unused_result)) int clickhouse_sql_regex(struct buf *b, stru
 __attribute__((warn_unused_result)) int
 clickhouse_sql_matcher(struct buf *b, const char *value_expr, const struct matcher *m);
 
-/* Line filters, as LogQL writes them. */
-enum clickhouse_line_op {
-    CLICKHOUSE_LINE_CONTAINS,     /* |= "s" */
-    CLICKHOUSE_LINE_NOT_CONTAINS, /* != "s" */
-    CLICKHOUSE_LINE_REGEX,        /* |~ "re" */
-    CLICKHOUSE_LINE_NOT_REGEX,    /* !~ "re" */
-};
-
-struct clickhouse_line_filter {
-    enum clickhouse_line_op op;
-    struct slice pattern;
-};
-
 /*
  * Append a boolean expression true exactly when the line (line_expr) passes
  * the filter: position() for substrings (byte-wise, as Loki), match() for
@@ -67,7 +55,6 @@ struct clickhouse_line_filter {
  * pushed down.
  */
 __attribute__((warn_unused_result)) int
-clickhouse_sql_line_filter(struct buf *b, const char *line_expr,
-                           const struct clickhouse_line_filter *f);
+clickhouse_sql_line_filter(struct buf *b, const char *line_expr, const struct tier_line_filter *f);
 
 #endif

@@ -18,13 +18,29 @@
 #include "server/handlers.h"
 #include "server/server.h"
 
+/* Whether every tier that can tell is able to serve (ClickHouse answers); why not in why. */
+static bool tiers_ready(struct server *srv, char *why, size_t cap)
+{
+    for (struct tier *t = store_tiers(srv->store); t; t = t->next) {
+        char err[512] = "";
+        if (t->ops->ready && t->ops->ready(t, err, sizeof(err)) < 0) {
+            snprintf(why, cap, "%s: %s", t->ops->name, err);
+            return false;
+        }
+    }
+    return true;
+}
+
 HANDLER(h_ready)
 {
     struct server *srv = ctx;
-    if (srv->ready)
-        http_reply(req, 200, "text/plain; charset=utf-8", "ready\n", 6);
-    else
+    char why[600];
+    if (!srv->ready)
         http_reply_text(req, 503, "not ready: starting up");
+    else if (!tiers_ready(srv, why, sizeof(why)))
+        http_reply_text(req, 503, "not ready: %s", why);
+    else
+        http_reply(req, 200, "text/plain; charset=utf-8", "ready\n", 6);
 }
 
 HANDLER(h_logsgo_healthz)
@@ -36,7 +52,8 @@ HANDLER(h_logsgo_healthz)
 HANDLER(h_logsgo_readyz)
 {
     struct server *srv = ctx;
-    if (srv->ready)
+    char why[600];
+    if (srv->ready && tiers_ready(srv, why, sizeof(why)))
         http_reply(req, 200, NULL, "", 0);
     else
         http_reply_json_error(req, 503, "not ready");

@@ -12,7 +12,6 @@
 #include "core/version.h"
 #include "ingest/ingest.h"
 #include "ingest/queue.h"
-#include "remote/clickhouse.h"
 #include "remote/s3.h"
 #include "server/auth.h"
 #include "server/grpc.h"
@@ -123,10 +122,18 @@ int server_run(const struct config *cfg)
 
     log_info("strata %s (%s) starting; data in %s", strata_version, strata_revision, cfg->data_dir);
     int rc = 1;
-    struct tier *clickhouse = NULL;
     char err[1024];
     if (security_start(&srv) < 0)
         goto out;
+    /* ClickHouse replaces the local parts, which are what ages out into a bucket. */
+    if (cfg->clickhouse_url && cfg->clickhouse_url[0] &&
+        ((cfg->store_config_path && cfg->store_config_path[0]) ||
+         (cfg->store_config && cfg->store_config[0]))) {
+        log_error("store: --clickhouse.url and an S3 bucket (--store-config-path, --store-config) "
+                  "cannot be used together: ClickHouse replaces the local parts that age out "
+                  "into the bucket (docs/CLICKHOUSE.md)");
+        goto out;
+    }
     /* With a bucket configured (--store-config-path/--store-config), it must answer first. */
     if (s3_check_from_options(cfg, err, sizeof(err)) < 0) {
         log_error("s3: %s", err);
@@ -135,14 +142,6 @@ int server_run(const struct config *cfg)
     if (store_open(cfg, &srv.store, err, sizeof(err)) < 0) {
         log_error("store: %s", err);
         goto out;
-    }
-    /* ClickHouse (step one of its tier): checked at start, read as the chain's last link. */
-    if (cfg->clickhouse_url && cfg->clickhouse_url[0]) {
-        if (clickhouse_tier_open(cfg, &clickhouse, err, sizeof(err)) < 0) {
-            log_error("clickhouse: %s", err);
-            goto out;
-        }
-        clickhouse_chain_attach(store_chain(srv.store), clickhouse);
     }
     srv.ingest = ingest_new(cfg, srv.store, err, sizeof(err));
     if (!srv.ingest) {
@@ -189,8 +188,6 @@ out:
     http_stop(srv.web, grace);
     http_stop(srv.http, grace);
     security_stop(&srv);
-    if (clickhouse)
-        clickhouse_chain_detach(store_chain(srv.store), clickhouse);
     ingest_free(srv.ingest);
     store_close(srv.store);
     status_metrics_stop(&srv);

@@ -56,6 +56,7 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "remote/clickhouse.h"
 #include "store/fsio.h"
 #include "store/head.h"
 #include "store/local.h"
@@ -994,8 +995,14 @@ int store_open(const struct config *cfg, struct store **out, char *err, size_t e
             (uint32_t)(cfg->store_compact_min_parts > 0 ? cfg->store_compact_min_parts : 0),
         .stop = &s->stopping,
     };
-    if ((rc = local_open(&lo, &s->next, err, errlen)) < 0)
+    if (cfg->clickhouse_url && cfg->clickhouse_url[0]) {
+        /* head -> ClickHouse (docs/CLICKHOUSE.md): no local parts. */
+        if ((rc = clickhouse_tier_open(cfg, &s->next, err, errlen)) < 0 ||
+            (rc = clickhouse_tier_bind_store(s->next, s->data_dir, &s->stopping, err, errlen)) < 0)
+            goto fail;
+    } else if ((rc = local_open(&lo, &s->next, err, errlen)) < 0) {
         goto fail;
+    }
     s->head->next = s->next;
     /* With a bucket: local parts age out into it (head -> local -> s3); queries read it as
      * the view's next link (view_walk). A querier (--target=querier) only reads. */

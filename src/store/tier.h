@@ -35,6 +35,7 @@
 #define STRATA_TIER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/arena.h"
@@ -43,6 +44,8 @@
 
 struct tier;
 struct part_info;
+struct tier_line_filter;
+struct tier_count;
 
 /* What a query asks a tier for. */
 struct tier_query {
@@ -68,6 +71,68 @@ struct tier_query {
     const volatile int *cancel;
     /* Statistics the tier adds to (may be NULL). */
     struct tier_read_stats *stats;
+    /*
+     * More pruning hints: line filters every wanted line passes (the leading
+     * line filters of the pipeline). A tier may apply any of them (exactly:
+     * what it drops must fail the filter) or none; the engine filters again.
+     */
+    const struct tier_line_filter *filters;
+    uint32_t n_filters;
+    /*
+     * Counting push-down (NULL: none asked). See struct tier_count: a tier
+     * may then answer a stream with counts instead of a cursor.
+     */
+    const struct tier_count *count;
+    /*
+     * A log query's limit when its pipeline is only the filters above (0:
+     * no idea): the engine probably stops after this many entries of a
+     * stream. A tier may size its first read by it; cursors go on anyway.
+     */
+    uint32_t limit_hint;
+};
+
+/* A line filter as LogQL writes it, for tiers that evaluate filters themselves. */
+enum tier_line_op {
+    TIER_LINE_CONTAINS,     /* |= "s": the line contains s (bytes) */
+    TIER_LINE_NOT_CONTAINS, /* != "s" */
+    TIER_LINE_REGEX,        /* |~ "re": PCRE2 syntax, matches anywhere in the line */
+    TIER_LINE_NOT_REGEX,    /* !~ "re" */
+};
+
+struct tier_line_filter {
+    enum tier_line_op op;
+    struct slice pattern;
+};
+
+/*
+ * Counting push-down. When a range aggregation only needs how many entries
+ * (and bytes of lines) of each stream fall into fixed time buckets --
+ * count_over_time, rate, bytes_over_time, bytes_rate, absent_over_time over
+ * a pipeline made only of line filters -- the engine sets tier_query.count
+ * and puts the whole pipeline in tier_query.filters. A tier that can
+ * evaluate every one of those filters exactly (a database, in SQL) may then
+ * report a stream with counts (tier_stream.counts) and no cursor, instead of
+ * a cursor over its entries; every other tier ignores count and returns
+ * cursors, whose entries the engine filters and counts itself. A tier
+ * answers one query one way or the other, never both for the same entries.
+ * With want_meta, counts are split by structured metadata (the series of a
+ * count include it): a stream is then reported once per distinct metadata
+ * (tier_counts.meta).
+ */
+struct tier_count {
+    int64_t origin, width; /* bucket k: origin + k * width <= ts < origin + (k + 1) * width */
+    uint32_t n_buckets;    /* [start, end) of the query lies within the buckets */
+    bool want_bytes;       /* fill tier_counts.bytes (bytes_over_time, bytes_rate) */
+    bool want_meta;        /* split by structured metadata (tier_query.want_meta is wider) */
+};
+
+/* The answer for one stream (and metadata) of a counting query; arrays in the query's arena. */
+struct tier_counts {
+    struct slice meta;      /* metadata these entries share (labels_encode form; empty: none) */
+    uint32_t n;             /* buckets with entries, in increasing order */
+    const uint32_t *bucket; /* bucket numbers k (< n_buckets) */
+    const uint64_t *entries;
+    const uint64_t *bytes; /* bytes of lines per bucket; NULL unless want_bytes */
 };
 
 struct tier_read_stats {
@@ -110,8 +175,9 @@ struct tier_stream {
     uint64_t fp;
     const struct label *labels; /* sorted */
     uint32_t n_labels;
-    struct slice key;           /* canonical {a="1"} form */
-    struct tier_cursor *cursor; /* entries in [start, end), ordered by ts (ties: arrival) */
+    struct slice key;                 /* canonical {a="1"} form */
+    struct tier_cursor *cursor;       /* entries in [start, end), ordered by ts (ties: arrival) */
+    const struct tier_counts *counts; /* instead of cursor: a counting query's answer */
 };
 
 /* Called for each matching stream; return nonzero to stop. */
@@ -201,6 +267,12 @@ struct tier_ops {
     /* Delete every entry older than before (global retention); whole parts at a time is fine. */
     int (*expire)(struct tier *t, int64_t before);
     int (*usage)(struct tier *t, struct tier_usage *out);
+    /*
+     * Can the tier serve now? 0, or a negative STRATA_E* with the reason in
+     * err (e.g. its server is unreachable): /ready answers 503 with it.
+     * NULL for tiers that are always ready.
+     */
+    int (*ready)(struct tier *t, char *err, size_t errlen);
 };
 
 struct tier {

@@ -46,7 +46,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     case 6: {
         struct clickhouse_count_rows rows;
-        clickhouse_decode_counts(body, &a, &rows);
+        clickhouse_decode_counts(false, body, &a, &rows);
+        clickhouse_decode_counts(true, body, &a, &rows);
         uint64_t *keys;
         uint32_t n;
         clickhouse_decode_keys(body, &a, &keys, &n);

@@ -1,5 +1,5 @@
 """The real strata binary with --clickhouse.url: the start check, and queries that read
-ClickHouse through the Loki API (step one: the tier is the chain's last link)."""
+ClickHouse through the Loki API."""
 import os
 import subprocess
 
@@ -35,6 +35,14 @@ def test_clickhouse_server_refuses_to_start_without_clickhouse(env):
     out = start_fails(env, "--clickhouse.url=http://127.0.0.1:%d" % port,
                       "--clickhouse.layout=loki")
     check("expected strata or logthra" in out, out)
+    # ClickHouse replaces local parts, which are what ages out into a bucket: refused together.
+    yaml = os.path.join(env.tmpdir("cfg"), "store.yaml")
+    with open(yaml, "w") as f:
+        f.write("remote_store:\n  provider: s3\n  endpoint: \"127.0.0.1:%d\"\n"
+                "  bucket: logs\n" % port)
+    out = start_fails(env, "--clickhouse.url=http://127.0.0.1:%d" % port,
+                      "--store-config-path=" + yaml)
+    check("--clickhouse.url and an S3 bucket" in out and "cannot be used together" in out, out)
 
 
 def loki_streams(r):

@@ -22,7 +22,9 @@
  *     series|stats|labels --tenant=T [--selector=S] --start=NS --end=NS
  *     label-values NAME --tenant=T [--selector=S] --start=NS --end=NS
  *     count --tenant=T [--selector=S] --start=NS --end=NS --origin=NS
- *           --width=NS --buckets=N [--filter=OP:PATTERN]...   (OP: |= != |~ !~)
+ *           --width=NS --buckets=N [--filter=OP:PATTERN]... [--meta] [--bytes]
+ *                                counts per bucket (a counting select, tier.h);
+ *                                OP: |= != |~ !~; --meta splits by metadata
  *     regex-check FILE           FILE: [{"pattern":P,"anchored":B,"subjects":[S...]}...];
  *                                compares ClickHouse's match() on the translated
  *                                pattern with Strata's PCRE2 on every subject
@@ -53,10 +55,10 @@ struct opts {
     int64_t start, end, origin, width;
     uint64_t batch_id;
     uint32_t buckets;
-    bool backward, no_lines;
+    bool backward, no_lines, meta, bytes;
     struct slice needles[MAX_NEEDLES];
     uint32_t n_needles;
-    struct clickhouse_line_filter filters[MAX_NEEDLES];
+    struct tier_line_filter filters[MAX_NEEDLES];
     uint32_t n_filters;
     const char *files[256];
     int n_files;
@@ -106,14 +108,18 @@ static void parse_opts(int argc, char **argv, struct opts *o)
             o->backward = true;
         else if (!strcmp(a, "--no-lines"))
             o->no_lines = true;
+        else if (!strcmp(a, "--meta"))
+            o->meta = true;
+        else if (!strcmp(a, "--bytes"))
+            o->bytes = true;
         else if (!strncmp(a, "--needle=", 9) && o->n_needles < MAX_NEEDLES)
             o->needles[o->n_needles++] = slice_from(v);
         else if (!strncmp(a, "--filter=", 9) && o->n_filters < MAX_NEEDLES && strlen(v) >= 3) {
-            struct clickhouse_line_filter *f = &o->filters[o->n_filters++];
-            f->op = !strncmp(v, "|=", 2)   ? CLICKHOUSE_LINE_CONTAINS
-                    : !strncmp(v, "!=", 2) ? CLICKHOUSE_LINE_NOT_CONTAINS
-                    : !strncmp(v, "|~", 2) ? CLICKHOUSE_LINE_REGEX
-                                           : CLICKHOUSE_LINE_NOT_REGEX;
+            struct tier_line_filter *f = &o->filters[o->n_filters++];
+            f->op = !strncmp(v, "|=", 2)   ? TIER_LINE_CONTAINS
+                    : !strncmp(v, "!=", 2) ? TIER_LINE_NOT_CONTAINS
+                    : !strncmp(v, "|~", 2) ? TIER_LINE_REGEX
+                                           : TIER_LINE_NOT_REGEX;
             f->pattern = slice_from(v + 3);
         } else if (a[0] == '-' && a[1] == '-')
             die("unknown option", a);
@@ -237,19 +243,41 @@ static int on_series(void *arg, const struct tier_stream *s)
     return 0;
 }
 
-static int on_count(void *arg, const struct tier_stream *s, const uint32_t *bucket,
-                    const uint64_t *count, uint32_t n)
+/* A counting query's answer: each stream (and metadata) with its buckets. */
+static int on_count(void *arg, const struct tier_stream *s)
 {
-    struct json_writer *w = ((struct collected *)arg)->w;
+    struct collected *c = arg;
+    struct json_writer *w = c->w;
+    if (!s->counts) { /* the tier answered with entries: it cannot count this query */
+        if (s->cursor)
+            s->cursor->ops->close(s->cursor);
+        c->rc = STRATA_EUNSUPPORTED;
+        return 0;
+    }
+    const struct tier_counts *tc = s->counts;
     jw_object_begin(w);
     jw_key(w, "labels");
     jw_string_slice(w, s->key);
+    if (tc->meta.len) {
+        struct label *v;
+        uint32_t n;
+        jw_key(w, "meta");
+        jw_object_begin(w);
+        if (labels_decode(tc->meta, c->a, &v, &n) == 0)
+            for (uint32_t k = 0; k < n; k++) {
+                jw_key_slice(w, v[k].name);
+                jw_string_slice(w, v[k].value);
+            }
+        jw_object_end(w);
+    }
     jw_key(w, "buckets");
     jw_array_begin(w);
-    for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; i < tc->n; i++) {
         jw_array_begin(w);
-        jw_uint(w, bucket[i]);
-        jw_uint(w, count[i]);
+        jw_uint(w, tc->bucket[i]);
+        jw_uint(w, tc->entries[i]);
+        if (tc->bytes)
+            jw_uint(w, tc->bytes[i]);
         jw_array_end(w);
     }
     jw_array_end(w);
@@ -548,17 +576,18 @@ static int run(struct tier *t, struct clickhouse_http *h, const char *cmd, struc
             jw_string_slice(&w, v[i]);
         jw_array_end(&w);
     } else if (!strcmp(cmd, "count")) {
-        struct clickhouse_count_query cq = {
-            .q = &q,
-            .filters = o->filters,
-            .n_filters = o->n_filters,
-            .origin = o->origin,
-            .width = o->width,
-            .n_buckets = o->buckets,
-        };
+        struct tier_count tc = {.origin = o->origin,
+                                .width = o->width,
+                                .n_buckets = o->buckets,
+                                .want_bytes = o->bytes,
+                                .want_meta = o->meta};
+        q.count = &tc;
+        q.filters = o->filters;
+        q.n_filters = o->n_filters;
         jw_array_begin(&w);
-        rc = clickhouse_tier_count(t, &cq, &a, on_count, &c);
+        rc = t->ops->select(t, &q, &a, on_count, &c);
         jw_array_end(&w);
+        rc = rc ? rc : c.rc;
     } else if (!strcmp(cmd, "regex-check")) {
         rc = regex_check(h, o->name, &a, &w);
     } else {

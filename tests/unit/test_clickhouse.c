@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "query/eval.h"
 #include "remote/clickhouse.h"
 #include "remote/clickhouse_http.h"
 #include "remote/clickhouse_rowbinary.h"
@@ -229,18 +230,27 @@ TEST(clickhouse_matchers_and_line_filters)
     ASSERT_EQ_INT(clickhouse_sql_matcher(&b, "v", &m), STRATA_EUNSUPPORTED);
     ASSERT_EQ_INT(b.len, 0);
 
-    struct clickhouse_line_filter f = {CLICKHOUSE_LINE_CONTAINS, SLICE_LIT("err")};
+    struct tier_line_filter f = {TIER_LINE_CONTAINS, SLICE_LIT("err")};
     ASSERT_EQ_INT(clickhouse_sql_line_filter(&b, "line", &f), 0);
     ASSERT_EQ_STR(b.ptr, "position(line, 'err') > 0");
     buf_reset(&b);
-    f.op = CLICKHOUSE_LINE_NOT_CONTAINS;
+    f.op = TIER_LINE_NOT_CONTAINS;
     ASSERT_EQ_INT(clickhouse_sql_line_filter(&b, "line", &f), 0);
     ASSERT_EQ_STR(b.ptr, "position(line, 'err') = 0");
     buf_reset(&b);
-    f.op = CLICKHOUSE_LINE_NOT_REGEX;
+    f.op = TIER_LINE_NOT_REGEX;
     f.pattern = slice_from("e.r");
     ASSERT_EQ_INT(clickhouse_sql_line_filter(&b, "msg", &f), 0);
     ASSERT_EQ_STR(b.ptr, "NOT match(msg, '(?-s:e.r)')");
+    /* Every line contains "": no position() call for an empty needle. */
+    buf_reset(&b);
+    f = (struct tier_line_filter){TIER_LINE_CONTAINS, SLICE_LIT("")};
+    ASSERT_EQ_INT(clickhouse_sql_line_filter(&b, "line", &f), 0);
+    ASSERT_EQ_STR(b.ptr, "1");
+    buf_reset(&b);
+    f.op = TIER_LINE_NOT_CONTAINS;
+    ASSERT_EQ_INT(clickhouse_sql_line_filter(&b, "line", &f), 0);
+    ASSERT_EQ_STR(b.ptr, "0");
     buf_release(&b);
 }
 
@@ -287,6 +297,17 @@ TEST(clickhouse_rowbinary_roundtrip_and_bounds)
     buf_release(&b);
 }
 
+/* The metadata columns of a row: Array(String) of names, then of values (one or none). */
+static void put_meta_columns(struct buf *b, const char *mk, const char *mv)
+{
+    ASSERT_EQ_INT(rowbinary_put_len(b, mk ? 1 : 0), 0);
+    if (mk)
+        ASSERT_EQ_INT(rowbinary_put_string(b, slice_from(mk)), 0);
+    ASSERT_EQ_INT(rowbinary_put_len(b, mv ? 1 : 0), 0);
+    if (mv)
+        ASSERT_EQ_INT(rowbinary_put_string(b, slice_from(mv)), 0);
+}
+
 /* Build one strata entries row. */
 static void put_entry(struct buf *b, uint64_t sk, int64_t ts, const char *line, const char *mk,
                       const char *mv)
@@ -297,12 +318,7 @@ static void put_entry(struct buf *b, uint64_t sk, int64_t ts, const char *line, 
     ASSERT_EQ_INT(rowbinary_put_u32(b, 3), 0);
     ASSERT_EQ_INT(rowbinary_put_u64(b, strlen(line)), 0);
     ASSERT_EQ_INT(rowbinary_put_string(b, slice_from(line)), 0);
-    ASSERT_EQ_INT(rowbinary_put_len(b, mk ? 1 : 0), 0);
-    if (mk)
-        ASSERT_EQ_INT(rowbinary_put_string(b, slice_from(mk)), 0);
-    ASSERT_EQ_INT(rowbinary_put_len(b, mv ? 1 : 0), 0);
-    if (mv)
-        ASSERT_EQ_INT(rowbinary_put_string(b, slice_from(mv)), 0);
+    put_meta_columns(b, mk, mv);
 }
 
 TEST(clickhouse_decode_entries_and_corruption)
@@ -531,4 +547,326 @@ TEST(clickhouse_open_without_url_is_a_clear_error)
     ASSERT_TRUE(t == NULL);
     ASSERT_TRUE(strstr(err, "--clickhouse.url") != NULL);
     config_release(&c);
+}
+
+/* ---- counts: the decoder, and the engine's side of the push-down ------------ */
+
+static void put_count(struct buf *b, uint64_t sk, uint32_t bucket, uint64_t n, uint64_t bytes,
+                      const char *mk, const char *mv, bool with_meta)
+{
+    ASSERT_EQ_INT(rowbinary_put_u64(b, sk), 0);
+    ASSERT_EQ_INT(rowbinary_put_u32(b, bucket), 0);
+    ASSERT_EQ_INT(rowbinary_put_u64(b, n), 0);
+    ASSERT_EQ_INT(rowbinary_put_u64(b, bytes), 0);
+    if (with_meta)
+        put_meta_columns(b, mk, mv);
+}
+
+TEST(clickhouse_decode_counts_with_bytes_and_metadata)
+{
+    struct arena a;
+    arena_init(&a, 0);
+    struct buf b;
+    buf_init(&b, 1 << 16);
+    put_count(&b, 4, 0, 10, 100, NULL, NULL, false);
+    put_count(&b, 4, 3, 2, 20, NULL, NULL, false);
+    struct clickhouse_count_rows rows;
+    ASSERT_EQ_INT(clickhouse_decode_counts(false, buf_slice(&b), &a, &rows), 0);
+    ASSERT_EQ_INT(rows.n, 2);
+    ASSERT_EQ_UINT(rows.bucket[1], 3);
+    ASSERT_EQ_UINT(rows.count[0], 10);
+    ASSERT_EQ_UINT(rows.bytes[1], 20);
+    ASSERT_TRUE(rows.meta == NULL);
+    /* The same bytes read as rows with metadata do not parse. */
+    ASSERT_EQ_INT(clickhouse_decode_counts(true, buf_slice(&b), &a, &rows), STRATA_ECORRUPT);
+    buf_reset(&b);
+    put_count(&b, 4, 0, 1, 5, NULL, NULL, true);
+    put_count(&b, 4, 0, 2, 6, "trace", "t1", true);
+    ASSERT_EQ_INT(clickhouse_decode_counts(true, buf_slice(&b), &a, &rows), 0);
+    ASSERT_EQ_INT(rows.n, 2);
+    ASSERT_TRUE(rows.meta != NULL);
+    ASSERT_EQ_INT(rows.meta[0].len, 0);
+    struct label *v;
+    uint32_t n;
+    ASSERT_EQ_INT(labels_decode(rows.meta[1], &a, &v, &n), 0);
+    ASSERT_EQ_INT(n, 1);
+    ASSERT_EQ_SLICE(v[0].value, "t1");
+    for (size_t cut = 1; cut < b.len; cut++)
+        ASSERT_TRUE(clickhouse_decode_counts(true, slice_make(b.ptr, cut), &a, &rows) ==
+                        STRATA_ECORRUPT ||
+                    rows.n == 1);
+    buf_release(&b);
+    arena_release(&a);
+}
+
+/*
+ * A tier that can answer counting queries itself (tier.h, struct tier_count),
+ * as the ClickHouse tier does in SQL: the engine must compute the same
+ * matrix from its counts as from its entries, whatever the step, range,
+ * offset, filters, metadata and outer sum.
+ */
+#define CT_STREAMS 3
+#define CT_ENTRIES 400
+
+struct ct_entry {
+    int64_t ts;
+    const char *line;
+    const char *trace; /* structured metadata trace=..., or NULL */
+};
+
+struct count_tier {
+    struct tier tier;
+    bool counting; /* answer tier_query.count with counts */
+    uint32_t counted, cursors;
+    struct label labels[CT_STREAMS][2];
+    struct ct_entry e[CT_STREAMS][CT_ENTRIES];
+    uint32_t n[CT_STREAMS];
+};
+
+struct ct_cursor {
+    struct tier_cursor base;
+    const struct ct_entry *e;
+    uint32_t n, pos;
+    bool backward;
+    int64_t ts;
+    uint32_t size;
+    struct slice line, meta;
+    struct buf mb;
+};
+
+static int ct_next(struct tier_cursor *c, struct entry_batch *out)
+{
+    struct ct_cursor *k = (struct ct_cursor *)c;
+    if (k->pos >= k->n)
+        return 0;
+    const struct ct_entry *e = &k->e[k->backward ? k->n - 1 - k->pos : k->pos];
+    k->pos++;
+    k->ts = e->ts;
+    k->line = slice_from(e->line);
+    k->size = (uint32_t)k->line.len;
+    buf_reset(&k->mb);
+    if (e->trace) {
+        struct label l = {SLICE_LIT("trace"), slice_from(e->trace)};
+        if (labels_encode(&k->mb, &l, 1) < 0)
+            return STRATA_EINTERNAL;
+    }
+    k->meta = buf_slice(&k->mb);
+    *out = (struct entry_batch){1, &k->ts, &k->size, &k->line, &k->meta};
+    return 1;
+}
+
+static void ct_cursor_close(struct tier_cursor *c)
+{
+    buf_release(&((struct ct_cursor *)c)->mb);
+}
+
+static const struct tier_cursor_ops ct_cursor_ops = {ct_next, ct_cursor_close};
+
+static bool ct_passes(const struct tier_query *q, const char *line)
+{
+    for (uint32_t i = 0; i < q->n_filters; i++) {
+        struct slice pat = q->filters[i].pattern;
+        bool has = !pat.len || memmem(line, strlen(line), pat.ptr, pat.len) != NULL;
+        if (q->filters[i].op == TIER_LINE_CONTAINS ? !has : has)
+            return false;
+    }
+    return true;
+}
+
+/* Counts of stream s: one answer per distinct metadata (or one in all without want_meta). */
+static void ct_count(struct count_tier *t, const struct tier_query *q, uint32_t s, struct arena *a,
+                     tier_stream_fn fn, void *arg, struct tier_stream *ts)
+{
+    const struct tier_count *tc = q->count;
+    const char *metas[] = {NULL, "t1", "t2"};
+    for (size_t m = 0; m < (tc->want_meta ? 3 : 1); m++) {
+        uint64_t *cnt = arena_calloc(a, tc->n_buckets, sizeof(uint64_t));
+        uint64_t *bytes = arena_calloc(a, tc->n_buckets, sizeof(uint64_t));
+        for (uint32_t i = 0; i < t->n[s]; i++) {
+            const struct ct_entry *e = &t->e[s][i];
+            if (e->ts < q->start || e->ts >= q->end || e->ts < tc->origin ||
+                (e->ts - tc->origin) / tc->width >= tc->n_buckets || !ct_passes(q, e->line))
+                continue;
+            if (tc->want_meta && (e->trace == NULL) != (metas[m] == NULL))
+                continue;
+            if (tc->want_meta && e->trace && strcmp(e->trace, metas[m]))
+                continue;
+            cnt[(e->ts - tc->origin) / tc->width]++;
+            bytes[(e->ts - tc->origin) / tc->width] += strlen(e->line);
+        }
+        struct tier_counts *c = arena_calloc(a, 1, sizeof(*c));
+        uint32_t *bk = arena_alloc(a, tc->n_buckets * sizeof(uint32_t));
+        uint64_t *en = arena_alloc(a, tc->n_buckets * sizeof(uint64_t));
+        uint64_t *by = arena_alloc(a, tc->n_buckets * sizeof(uint64_t));
+        for (uint32_t k = 0; k < tc->n_buckets; k++)
+            if (cnt[k]) {
+                bk[c->n] = k;
+                en[c->n] = cnt[k];
+                by[c->n++] = bytes[k];
+            }
+        if (!c->n)
+            continue;
+        c->bucket = bk;
+        c->entries = en;
+        c->bytes = tc->want_bytes ? by : NULL;
+        if (metas[m]) {
+            struct buf b;
+            buf_init(&b, 256);
+            struct label l = {SLICE_LIT("trace"), slice_from(metas[m])};
+            ASSERT_EQ_INT(labels_encode(&b, &l, 1), 0);
+            c->meta = arena_slice_dup(a, buf_slice(&b));
+            buf_release(&b);
+        }
+        ts->counts = c;
+        ts->cursor = NULL;
+        t->counted++;
+        fn(arg, ts);
+    }
+}
+
+static int ct_select(struct tier *tier, const struct tier_query *q, struct arena *a,
+                     tier_stream_fn fn, void *arg)
+{
+    struct count_tier *t = (struct count_tier *)tier;
+    for (uint32_t s = 0; s < CT_STREAMS; s++) {
+        if (q->sel && !selector_matches(q->sel, t->labels[s], 2))
+            continue;
+        struct tier_stream ts = {.labels = t->labels[s], .n_labels = 2};
+        ts.fp = labels_fingerprint(ts.labels, 2);
+        ts.key = engine_labels_key(a, ts.labels, 2);
+        if (t->counting && q->count) {
+            ct_count(t, q, s, a, fn, arg, &ts);
+            continue;
+        }
+        struct ct_cursor *c = arena_calloc(a, 1, sizeof(*c));
+        c->base.ops = &ct_cursor_ops;
+        buf_init(&c->mb, 256);
+        c->backward = q->backward;
+        /* entries are sorted: the ones in range are one run */
+        uint32_t i = 0;
+        while (i < t->n[s] && t->e[s][i].ts < q->start)
+            i++;
+        c->e = &t->e[s][i];
+        while (i + c->n < t->n[s] && t->e[s][i + c->n].ts < q->end)
+            c->n++;
+        ts.cursor = &c->base;
+        t->cursors++;
+        fn(arg, &ts);
+    }
+    return 0;
+}
+
+static int ct_series(struct tier *t, const struct tier_query *q, struct arena *a, tier_stream_fn fn,
+                     void *arg)
+{
+    (void)t, (void)q, (void)a, (void)fn, (void)arg;
+    return 0;
+}
+
+static int ct_stats(struct tier *t, const struct tier_query *q, struct tier_stats *out)
+{
+    (void)t, (void)q, (void)out;
+    return 0;
+}
+
+static void ct_close(struct tier *t)
+{
+    (void)t;
+}
+
+static const struct tier_ops ct_ops = {
+    .name = "counting",
+    .select = ct_select,
+    .series = ct_series,
+    .stats = ct_stats,
+    .close = ct_close,
+};
+
+static void matrix_text(const struct matrix *m, struct buf *out)
+{
+    buf_reset(out);
+    for (uint32_t i = 0; i < m->n; i++) {
+        ASSERT_EQ_INT(labels_format(out, m->s[i].labels, m->s[i].n_labels), 0);
+        for (uint32_t k = 0; k < m->n_steps; k++)
+            if (m->s[i].has[k])
+                ASSERT_EQ_INT(buf_printf(out, " %u:%g", k, m->s[i].v[k]), 0);
+        ASSERT_EQ_INT(buf_append_char(out, '\n'), 0);
+    }
+}
+
+static void ct_run(struct count_tier *t, bool counting, const char *q, int64_t start, int64_t end,
+                   int64_t step, struct arena *a, struct buf *out)
+{
+    t->counting = counting;
+    struct plan p;
+    char err[512];
+    ASSERT_EQ_INT(plan_parse_logql(slice_from(q), a, &p, err, sizeof(err)), 0);
+    struct metric_query mq = {.tenant = "t", .plan = &p, .start = start, .end = end, .step = step};
+    mq.lim.parallelism = 2;
+    struct metric_result mr;
+    int rc = eval_metric_query(&t->tier, &mq, a, &mr, err, sizeof(err));
+    if (rc)
+        fprintf(stderr, "%s: %s\n", q, err);
+    ASSERT_EQ_INT(rc, 0);
+    matrix_text(&mr.m, out);
+    plan_release(&p);
+}
+
+TEST(clickhouse_engine_counts_from_a_counting_tier_match_its_entries)
+{
+    static struct count_tier t;
+    memset(&t, 0, sizeof(t));
+    t.tier.ops = &ct_ops;
+    static const char *apps[CT_STREAMS] = {"api", "api", "web"};
+    static const char *levels[CT_STREAMS] = {"error", "info", "info"};
+    static const char *lines[] = {"GET /a 200", "POST /b 500 boom", "x", "boom again"};
+    static const char *traces[] = {NULL, "t1", NULL, "t2", NULL};
+    for (uint32_t s = 0; s < CT_STREAMS; s++) {
+        t.labels[s][0] = (struct label){SLICE_LIT("app"), slice_from(apps[s])};
+        t.labels[s][1] = (struct label){SLICE_LIT("level"), slice_from(levels[s])};
+        int64_t ts = 1000 * NS_PER_SEC + s * 333 * NS_PER_MS;
+        for (uint32_t i = 0; i < CT_ENTRIES; i++) {
+            ts += ((i * 7919 + s * 31) % 5000) * NS_PER_MS + (i % 3); /* uneven gaps */
+            t.e[s][i] = (struct ct_entry){ts, lines[(i + s) % 4], s == 2 ? NULL : traces[i % 5]};
+        }
+        t.n[s] = CT_ENTRIES;
+    }
+    static const struct {
+        const char *q;
+        int64_t start, end, step; /* seconds */
+    } cases[] = {
+        {"count_over_time({app=~\".+\"}[1m])", 1000, 2000, 60},
+        {"count_over_time({app=\"api\"}[1m])", 1010, 2013, 15},  /* step < range */
+        {"count_over_time({app=\"api\"}[10s])", 1010, 2013, 25}, /* gaps between windows */
+        {"sum by (level) (count_over_time({app=~\".+\"} |= \"boom\" [45s]))", 1000, 2000, 30},
+        {"rate({app=\"api\"} != \"GET\" [30s] offset 7s)", 1100, 1900, 20},
+        {"bytes_over_time({app=\"api\", level=\"info\"}[20s])", 1000, 1600, 20},
+        {"sum(bytes_rate({app=~\".+\"} |= \"/\" [1m]))", 1000, 2500, 60},
+        {"count_over_time({app=\"web\"}[2m])", 1500, 1500, 0}, /* instant */
+        {"absent_over_time({app=\"none\"}[1m])", 1000, 1200, 60},
+    };
+    struct arena a;
+    arena_init(&a, 0);
+    struct buf want, got;
+    buf_init(&want, 1 << 20);
+    buf_init(&got, 1 << 20);
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        int64_t start = cases[c].start * NS_PER_SEC, end = cases[c].end * NS_PER_SEC;
+        int64_t step = cases[c].step * NS_PER_SEC;
+        ct_run(&t, false, cases[c].q, start, end, step, &a, &want);
+        t.counted = 0;
+        t.cursors = 0;
+        ct_run(&t, true, cases[c].q, start, end, step, &a, &got);
+        ASSERT_EQ_STR(got.ptr ? got.ptr : "", want.ptr ? want.ptr : "");
+        ASSERT_EQ_INT(t.cursors, 0); /* everything came as counts */
+        if (strstr(cases[c].q, "none") == NULL)
+            ASSERT_TRUE(t.counted > 0);
+    }
+    /* A regex filter or a parser needs the entries: no counts asked. */
+    ct_run(&t, true, "count_over_time({app=\"api\"} | logfmt [1m])", 1000 * NS_PER_SEC,
+           2000 * NS_PER_SEC, 60 * NS_PER_SEC, &a, &got);
+    ASSERT_TRUE(t.cursors > 0);
+    buf_release(&want);
+    buf_release(&got);
+    arena_release(&a);
 }

@@ -515,7 +515,9 @@ static void upgrade_cb(void *cls, struct MHD_Connection *conn, void *con_cls, co
     pthread_attr_init(&at);
     pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
     if (pthread_create(&t, &at, upgrade_thread, u) != 0) {
+        log_error("http: cannot start a thread for a WebSocket: %s", strerror(errno));
         MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        u->fn(-1, u->arg);
         free(u);
     }
     pthread_attr_destroy(&at);
@@ -910,6 +912,9 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
             metric_observe(metric_get(s->m_duration, name),
                            (double)(clock_mono_ns() - q->pub.start_ns) / 1e9);
     }
+    /* A WebSocket whose 101 never went out: its fn frees its argument. */
+    if (q->upgrade_fn)
+        q->upgrade_fn(-1, q->upgrade_arg);
     /* Kept alive: the next request must be complete within the idle timeout. */
     set_deadline(s, q->cs, s->cfg.connection_timeout_ns);
     buf_release(&q->body);

@@ -157,7 +157,9 @@ bool http_replied(const struct http_req *r);
 /*
  * Take over the connection as a WebSocket (RFC 6455) after checking the
  * handshake headers. On success the handler's reply is the 101 response and
- * fn runs on its own thread with the socket; fn owns arg. When the client
+ * fn runs on its own thread with the socket; fn owns arg. If the 101 is never
+ * sent (the client went away first, or the server stopped), fn is called once
+ * with fd -1, on the HTTP server's thread, so that it frees arg. When the client
  * offers the subprotocol "strata.v1" (wsauth.h), the 101 names it in
  * Sec-WebSocket-Protocol (no other offered subprotocol is ever echoed).
  * Returns < 0 (having replied) if the request is not a valid WebSocket

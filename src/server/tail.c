@@ -324,6 +324,11 @@ static int tail_once(int fd, struct tail *t, const struct plan *plan, int64_t fr
 static void tail_run(int fd, void *arg)
 {
     struct tail *t = arg;
+    if (fd < 0) { /* the client left before the 101 */
+        tail_release_slot(t->slot);
+        tail_free(t);
+        return;
+    }
     pthread_mutex_lock(&tails_lock);
     tail_fds[t->slot] = fd;
     bool stopping = __atomic_load_n(&tails_stopping, __ATOMIC_RELAXED);

@@ -39,6 +39,18 @@ static inline bool slice_eq_str(struct slice a, const char *s)
     return slice_eq(a, slice_from(s));
 }
 
+/* The value of one hexadecimal digit (either case), or -1. */
+static inline int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 /* memcmp-style ordering: shorter prefix sorts first. */
 static inline int slice_cmp(struct slice a, struct slice b)
 {

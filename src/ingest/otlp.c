@@ -441,17 +441,6 @@ static int j_str(struct jctx *c, struct slice *out)
     return json_read_string(&c->r, c->a, out);
 }
 
-static int hexv(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* A trace or span id: hex text, kept as lowercase hex. */
 static int j_hex(struct jctx *c, struct slice *out)
 {
@@ -462,7 +451,7 @@ static int j_hex(struct jctx *c, struct slice *out)
         return json_fail(&c->r, "traceId and spanId must be hex strings");
     char *o = arena_alloc(c->a, s.len + 1);
     for (size_t i = 0; i < s.len; i++) {
-        int h = hexv(s.ptr[i]);
+        int h = hex_digit(s.ptr[i]);
         if (h < 0)
             return json_fail(&c->r, "traceId and spanId must be hex strings");
         o[i] = hexd[h];

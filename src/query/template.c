@@ -763,17 +763,6 @@ static struct val f_count(struct exec *x, struct exec_args *a) /* (regex, s) */
     return v_int(n);
 }
 
-static int hexv(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static struct val f_urldecode(struct exec *x, struct exec_args *a)
 {
     struct slice s = S(x, a->v[0]);
@@ -783,11 +772,11 @@ static struct val f_urldecode(struct exec *x, struct exec_args *a)
         if (s.ptr[i] == '+') {
             o[n++] = ' ';
         } else if (s.ptr[i] == '%') {
-            if (i + 2 >= s.len || hexv(s.ptr[i + 1]) < 0 || hexv(s.ptr[i + 2]) < 0) {
+            if (i + 2 >= s.len || hex_digit(s.ptr[i + 1]) < 0 || hex_digit(s.ptr[i + 2]) < 0) {
                 size_t l = s.len - i < 3 ? s.len - i : 3;
                 return fail(x, "invalid URL escape \"%.*s\"", (int)l, s.ptr + i);
             }
-            o[n++] = (char)(hexv(s.ptr[i + 1]) * 16 + hexv(s.ptr[i + 2]));
+            o[n++] = (char)(hex_digit(s.ptr[i + 1]) * 16 + hex_digit(s.ptr[i + 2]));
             i += 2;
         } else {
             o[n++] = s.ptr[i];

@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <zlib.h>
 
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/gzip.h"
 
 #define IDLE_HANDLES 8
 /* The most of an error answer that is kept to build a message. */
@@ -272,37 +272,6 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
     return cancel && *cancel ? 1 : 0;
 }
 
-static int gzip_data(struct slice in, struct buf *out)
-{
-    z_stream z;
-    memset(&z, 0, sizeof(z));
-    /* Level 1: the data is repetitive (labels, tenants) and speed matters more. */
-    if (deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        return STRATA_EINTERNAL;
-    int rc = 0, zr = Z_OK;
-    unsigned char chunk[16384];
-    const unsigned char *src = (const unsigned char *)in.ptr;
-    size_t left = in.len;
-    while (!rc && zr != Z_STREAM_END) {
-        if (z.avail_in == 0) {
-            uInt feed = left > (1u << 30) ? (1u << 30) : (uInt)left;
-            z.next_in = (Bytef *)src;
-            z.avail_in = feed;
-            src += feed;
-            left -= feed;
-        }
-        z.next_out = chunk;
-        z.avail_out = sizeof(chunk);
-        zr = deflate(&z, left == 0 ? Z_FINISH : Z_NO_FLUSH);
-        if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR)
-            rc = STRATA_EINTERNAL;
-        else
-            rc = buf_append(out, chunk, sizeof(chunk) - z.avail_out);
-    }
-    deflateEnd(&z);
-    return rc;
-}
-
 /* Append key=value to a query string, URL-encoding the value. */
 static int add_param(CURL *c, struct buf *qs, const char *key, const char *value)
 {
@@ -345,7 +314,7 @@ int clickhouse_http_run(struct clickhouse_http *h, const struct clickhouse_reque
         rc = buf_printf(&url, "%s/%s%s", h->url, qs.len ? "?" : "", qs.len ? qs.ptr : "");
     buf_release(&qs);
     if (!rc && with_data)
-        rc = gzip_data(r->data, &gz);
+        rc = gzip_append(&gz, r->data);
     if (rc) {
         set_error(e, rc, false, "ClickHouse at %s: cannot build the request: %s", h->url,
                   strata_strerror(rc));

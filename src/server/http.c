@@ -19,11 +19,11 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/gzip.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -108,17 +108,6 @@ static struct req_private *priv(struct http_req *r)
 
 /* ---- parameters ---- */
 
-static int hexv(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decode application/x-www-form-urlencoded text (Go's QueryUnescape: '+' is a space). */
 static char *form_unescape(struct arena *a, const char *s, size_t n)
 {
@@ -126,8 +115,9 @@ static char *form_unescape(struct arena *a, const char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '+') {
             *p++ = ' ';
-        } else if (s[i] == '%' && i + 2 < n && hexv(s[i + 1]) >= 0 && hexv(s[i + 2]) >= 0) {
-            *p++ = (char)(hexv(s[i + 1]) * 16 + hexv(s[i + 2]));
+        } else if (s[i] == '%' && i + 2 < n && hex_digit(s[i + 1]) >= 0 &&
+                   hex_digit(s[i + 2]) >= 0) {
+            *p++ = (char)(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2]));
             i += 2;
         } else {
             *p++ = s[i];
@@ -668,28 +658,6 @@ static bool wants_gzip(struct req_private *q)
            !strncmp(ct, "application/javascript", 22);
 }
 
-static int gzip_buf(const struct buf *in, struct buf *out)
-{
-    z_stream z;
-    memset(&z, 0, sizeof(z));
-    if (deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        return STRATA_EINTERNAL;
-    size_t bound = deflateBound(&z, in->len) + 32;
-    buf_init(out, bound + 1);
-    if (buf_reserve(out, bound) < 0) {
-        deflateEnd(&z);
-        return STRATA_ETOOLARGE;
-    }
-    z.next_in = (Bytef *)in->ptr;
-    z.avail_in = (uInt)in->len;
-    z.next_out = (Bytef *)out->ptr;
-    z.avail_out = (uInt)bound;
-    int zr = deflate(&z, Z_FINISH);
-    out->len = bound - z.avail_out;
-    deflateEnd(&z);
-    return zr == Z_STREAM_END ? 0 : STRATA_EINTERNAL;
-}
-
 static void free_cb(void *p)
 {
     free(p);
@@ -704,10 +672,16 @@ static enum MHD_Result queue_reply(struct http_server *s, struct req_private *q)
     } else {
         struct buf body = q->resp;
         struct buf zbuf;
-        if (q->resp.len < 1u << 31 && wants_gzip(q) && gzip_buf(&q->resp, &zbuf) == 0) {
-            buf_release(&q->resp);
-            body = zbuf;
-            gz = true;
+        if (wants_gzip(q)) {
+            /* Bounded a little above the input: incompressible data grows by ~0.03%. */
+            buf_init(&zbuf, q->resp.len + q->resp.len / 64 + 1024);
+            if (gzip_append(&zbuf, slice_make(q->resp.ptr, q->resp.len)) == 0) {
+                buf_release(&q->resp);
+                body = zbuf;
+                gz = true;
+            } else {
+                buf_release(&zbuf);
+            }
         }
         size_t len;
         char *p = buf_detach(&body, &len);

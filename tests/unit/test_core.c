@@ -1,6 +1,7 @@
-/* Unit tests of src/core: buffers, arenas, errors, hashing, time, Go strings, config. */
+/* Unit tests of src/core: buffers, arenas, errors, hashing, time, Go strings, gzip, config. */
 #include <math.h>
 #include <stdlib.h>
+#include <zlib.h>
 
 #include "core/arena.h"
 #include "core/buf.h"
@@ -8,6 +9,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/gostr.h"
+#include "core/gzip.h"
 #include "core/hash.h"
 #include "core/metrics.h"
 #include "test.h"
@@ -297,4 +299,42 @@ TEST(metrics_render_counters_and_histograms)
     ASSERT_TRUE(strstr(b.ptr, "t_seconds_count 3\n") != NULL);
     buf_release(&b);
     metrics_reset();
+}
+
+TEST(gzip_append_round_trips_and_respects_the_maximum)
+{
+    /* 200 KB of text over several 16 KiB output chunks, then inflated back by zlib. */
+    struct buf in, gz;
+    buf_init(&in, 1u << 20);
+    for (int i = 0; i < 4000; i++)
+        ASSERT_EQ_INT(buf_printf(&in, "line %d level=info msg=\"request served\"\n", i), 0);
+    buf_init(&gz, 1u << 20);
+    ASSERT_EQ_INT(buf_append(&gz, "x", 1), 0); /* appended after what is there */
+    ASSERT_EQ_INT(gzip_append(&gz, slice_make(in.ptr, in.len)), 0);
+    ASSERT_TRUE(gz.len > 3 && gz.len < in.len / 4);
+    ASSERT_TRUE((unsigned char)gz.ptr[1] == 0x1f && (unsigned char)gz.ptr[2] == 0x8b);
+    char *out = malloc(in.len + 1);
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    ASSERT_EQ_INT(inflateInit2(&z, 15 + 16), Z_OK);
+    z.next_in = (Bytef *)gz.ptr + 1;
+    z.avail_in = (uInt)(gz.len - 1);
+    z.next_out = (Bytef *)out;
+    z.avail_out = (uInt)in.len + 1;
+    ASSERT_EQ_INT(inflate(&z, Z_FINISH), Z_STREAM_END);
+    ASSERT_EQ_UINT(z.total_out, in.len);
+    ASSERT_TRUE(memcmp(out, in.ptr, in.len) == 0);
+    inflateEnd(&z);
+    free(out);
+    /* An empty input is a valid member; a buffer too small is ETOOLARGE. */
+    struct buf small;
+    buf_init(&small, 64);
+    ASSERT_EQ_INT(gzip_append(&small, slice_make("", 0)), 0);
+    ASSERT_TRUE(small.len >= 20);
+    buf_release(&small);
+    buf_init(&small, 100);
+    ASSERT_EQ_INT(gzip_append(&small, slice_make(in.ptr, in.len)), STRATA_ETOOLARGE);
+    buf_release(&small);
+    buf_release(&gz);
+    buf_release(&in);
 }

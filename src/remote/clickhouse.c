@@ -1643,7 +1643,7 @@ static int cursor_fetch(struct ch_cursor *c)
 static int cursor_next(struct tier_cursor *base, struct entry_batch *out)
 {
     struct ch_cursor *c = (struct ch_cursor *)base;
-    if (c->rd->cancel && *c->rd->cancel)
+    if (tier_cancelled(c->rd->cancel))
         return STRATA_ECANCELED;
     if (c->pos >= c->rows.n) {
         if (!c->more)

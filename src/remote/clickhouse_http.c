@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/gzip.h"
+#include "store/tier.h"
 
 #define IDLE_HANDLES 8
 /* The most of an error answer that is kept to build a message. */
@@ -269,7 +270,7 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 {
     (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
     const volatile int *cancel = arg;
-    return cancel && *cancel ? 1 : 0;
+    return tier_cancelled(cancel) ? 1 : 0;
 }
 
 /* Append key=value to a query string, URL-encoding the value. */
@@ -408,7 +409,7 @@ static uint64_t next_rand(uint64_t *s)
 bool clickhouse_backoff_wait(struct clickhouse_backoff *b, const struct clickhouse_error *e,
                              const volatile int *cancel)
 {
-    if (!e->retryable || (cancel && *cancel))
+    if (!e->retryable || tier_cancelled(cancel))
         return false;
     int64_t now = clock_mono_ns();
     if (now >= b->deadline_ns)
@@ -421,7 +422,7 @@ bool clickhouse_backoff_wait(struct clickhouse_backoff *b, const struct clickhou
         delay = b->deadline_ns - now;
     int64_t until = now + delay;
     while ((now = clock_mono_ns()) < until) {
-        if (cancel && *cancel)
+        if (tier_cancelled(cancel))
             return false;
         int64_t step = until - now < 50 * NS_PER_MS ? until - now : 50 * NS_PER_MS;
         struct timespec ts = {(time_t)(step / NS_PER_SEC), (long)(step % NS_PER_SEC)};

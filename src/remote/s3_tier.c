@@ -292,7 +292,7 @@ static int fetch_jobs(struct s3_tier *t, struct fetch_job *jobs, size_t n,
     int first = 0;
     struct s3_cache_req reqs[FETCH_BATCH];
     for (size_t i = 0; i < n; i += FETCH_BATCH) {
-        if (cancel && *cancel)
+        if (tier_cancelled(cancel))
             return STRATA_ECANCELED;
         size_t m = n - i < FETCH_BATCH ? n - i : FETCH_BATCH;
         for (size_t j = 0; j < m; j++) {
@@ -879,7 +879,7 @@ static int walk(struct tier *tier, const struct tier_query *q, struct arena *a, 
             out[n_out++] = ts;
         }
         tl_set = saved;
-        if (q->cancel && *q->cancel)
+        if (tier_cancelled(q->cancel))
             rc = STRATA_ECANCELED;
     }
     /*

@@ -444,7 +444,7 @@ static int walk(struct tier *tier, const struct tier_query *q, struct arena *a, 
             copy_stream(ps, a, &ts);
             rc = fn(arg, &ts);
         }
-        if (q->cancel && *q->cancel)
+        if (tier_cancelled(q->cancel))
             rc = STRATA_ECANCELED;
     }
     for (uint32_t i = 0; i < np; i++)

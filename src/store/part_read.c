@@ -713,7 +713,7 @@ static int pcursor_next(struct tier_cursor *tc, struct entry_batch *out)
 {
     struct pcursor *c = (struct pcursor *)tc;
     while (c->pos < c->n_blocks) {
-        if (c->cancel && *c->cancel)
+        if (tier_cancelled(c->cancel))
             return STRATA_ECANCELED;
         const struct rblock *b = &c->p->blocks[c->blocks[c->pos++]];
         if (b->count > c->cap) {

@@ -48,6 +48,13 @@ struct tier_line_filter;
 struct tier_count;
 
 /* What a query asks a tier for. */
+/* True once the flag at cancel (may be NULL) is set: read atomically, since the
+ * engine sets it from another thread. */
+static inline bool tier_cancelled(const volatile int *cancel)
+{
+    return cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED) != 0;
+}
+
 struct tier_query {
     const char *tenant;
     const struct selector *sel; /* NULL matches every stream of the tenant */
@@ -67,7 +74,10 @@ struct tier_query {
      */
     const struct slice *needles;
     uint32_t n_needles;
-    /* Set by the query engine; a tier checks it between blocks and stops early. */
+    /*
+     * Set by the query engine from another thread; a tier checks it between
+     * blocks with tier_cancelled() (an atomic read) and stops early.
+     */
     const volatile int *cancel;
     /* Statistics the tier adds to (may be NULL). */
     struct tier_read_stats *stats;

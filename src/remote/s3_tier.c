@@ -798,20 +798,38 @@ static void bloom_ranges(struct part *p, const uint32_t *ids, uint32_t n,
         fetchset_add(f, lo, hi - lo);
 }
 
+/*
+ * The parts of q's tenant and time range, opened (*np of them; a querier
+ * refreshes its view first). With *np == 0 nothing is allocated; otherwise
+ * the caller unreferences every ro[i] and parts[i] and frees both arrays,
+ * whatever the return code.
+ */
+static int open_window(struct s3_tier *t, const struct tier_query *q, struct rpart ***parts,
+                       struct ropen ***ro, uint32_t *np)
+{
+    if (t->querier)
+        querier_refresh(t, false, false);
+    *parts = pick_parts(t, q->tenant, q->start, q->end, np);
+    *ro = NULL;
+    if (!*np) {
+        free(*parts);
+        *parts = NULL;
+        return 0;
+    }
+    *ro = xcalloc(*np, sizeof(**ro));
+    return open_parts(t, *parts, *np, *ro, q->cancel);
+}
+
 static int walk(struct tier *tier, const struct tier_query *q, struct arena *a, tier_stream_fn fn,
                 void *arg, bool cursors)
 {
     struct s3_tier *t = T(tier);
-    if (t->querier)
-        querier_refresh(t, false, false);
     uint32_t np;
-    struct rpart **parts = pick_parts(t, q->tenant, q->start, q->end, &np);
-    if (!np) {
-        free(parts);
-        return 0;
-    }
-    struct ropen **ro = xcalloc(np, sizeof(*ro));
-    int rc = open_parts(t, parts, np, ro, q->cancel);
+    struct rpart **parts;
+    struct ropen **ro;
+    int rc = open_window(t, q, &parts, &ro, &np);
+    if (!np)
+        return rc;
     struct bloom_query bq = {0};
     if (cursors)
         bloom_query_init(&bq, q->needles, q->n_needles, a);
@@ -946,16 +964,12 @@ static int st_series(struct tier *t, const struct tier_query *q, struct arena *a
 static int st_stats(struct tier *tier, const struct tier_query *q, struct tier_stats *out)
 {
     struct s3_tier *t = T(tier);
-    if (t->querier)
-        querier_refresh(t, false, false);
     uint32_t np;
-    struct rpart **parts = pick_parts(t, q->tenant, q->start, q->end, &np);
-    if (!np) {
-        free(parts);
-        return 0;
-    }
-    struct ropen **ro = xcalloc(np, sizeof(*ro));
-    int rc = open_parts(t, parts, np, ro, q->cancel);
+    struct rpart **parts;
+    struct ropen **ro;
+    int rc = open_window(t, q, &parts, &ro, &np);
+    if (!np)
+        return rc;
     struct arena a;
     arena_init(&a, 0);
     for (uint32_t i = 0; i < np && !rc; i++) {

@@ -70,6 +70,12 @@ struct part_writer_options {
     const uint64_t *supersedes;
     uint32_t n_supersedes;
     bool bloom; /* build bloom filters (on by default in the store) */
+    /*
+     * Consecutive blocks of a stream that share one filter (0: 4). Sharing
+     * makes filters several times smaller, since a stream's blocks have most
+     * of their grams in common, at the price of coarser skipping.
+     */
+    uint32_t bloom_blocks;
 };
 
 int part_writer_open(const struct part_writer_options *o, struct part_writer **out);
@@ -160,9 +166,12 @@ struct tier_cursor *part_cursor_new(struct part *p, uint32_t stream, const struc
 void part_stream_stats(const struct part *p, uint32_t stream, int64_t start, int64_t end,
                        uint64_t *blocks, uint64_t *entries, uint64_t *bytes);
 
-/* Where a part's bytes go: timestamp frames, data frames, bloom filters, index and footer. */
+/*
+ * Where a part's bytes go: timestamp frames, data frames, metadata frames,
+ * bloom filters, index and footer (and header).
+ */
 struct part_sizes {
-    uint64_t ts, data, bloom, index;
+    uint64_t ts, data, meta, bloom, index;
 };
 void part_get_sizes(const struct part *p, struct part_sizes *out);
 

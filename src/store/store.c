@@ -611,15 +611,20 @@ static int view_walk(struct tier *t, const struct tier_query *q, struct arena *a
     struct store *s = V(t);
     struct collected c = {.a = a};
     int rc = 0;
+    /* The view honours want_meta: tiers that keep metadata with the lines are asked for lines. */
+    struct tier_query ql = *q;
+    ql.want_lines = q->want_lines || q->want_meta;
+#define Q(x) ((x)->ops->meta_without_lines ? q : &ql)
     pthread_rwlock_rdlock(&s->handover_lock);
     for (struct tier *x = s->head; x && x != s->next->next && !rc; x = x->next) {
-        rc = cursors ? x->ops->select(x, q, a, collect_stream, &c)
+        rc = cursors ? x->ops->select(x, Q(x), a, collect_stream, &c)
                      : x->ops->series(x, q, a, collect_stream, &c);
     }
     pthread_rwlock_unlock(&s->handover_lock);
     for (struct tier *x = s->next->next; x && !rc; x = x->next)
-        rc = cursors ? x->ops->select(x, q, a, collect_stream, &c)
+        rc = cursors ? x->ops->select(x, Q(x), a, collect_stream, &c)
                      : x->ops->series(x, q, a, collect_stream, &c);
+#undef Q
     size_t i = 0;
     for (; i < c.n && !rc; i++)
         rc = fn(arg, &c.v[i]);
@@ -730,6 +735,7 @@ static void view_close(struct tier *t)
 
 static const struct tier_ops view_ops = {
     .name = "store",
+    .meta_without_lines = true, /* view_walk asks other tiers for lines */
     .select = view_select,
     .series = view_series,
     .stats = view_stats,

@@ -363,8 +363,9 @@ uint64_t head_check(struct tier *t, struct push_batch *b, struct push_result *re
 void head_append(struct tier *t, const struct push_batch *b, const uint8_t *accept)
 {
     struct head *h = H(t);
-    struct buf mb, scratch;
-    buf_init(&mb, BUF_UNLIMITED);
+    struct buf scratch;
+    struct labels_encoder menc;
+    labels_encoder_init(&menc);
     buf_init(&scratch, BUF_UNLIMITED);
     uint64_t k = 0, entries = 0, bytes = 0, mem = 0;
     int64_t now = clock_mono_ns();
@@ -389,11 +390,8 @@ void head_append(struct tier *t, const struct push_batch *b, const uint8_t *acce
                 continue;
             const struct entry *e = &sb->entries[j];
             struct slice meta = {"", 0};
-            if (e->n_meta) {
-                buf_reset(&mb);
-                if (labels_encode(&mb, e->meta, e->n_meta) == 0)
-                    meta = buf_slice(&mb);
-            }
+            if (e->n_meta && labels_encoder_encode(&menc, e->meta, e->n_meta, &meta) < 0)
+                meta = (struct slice){"", 0};
             chunk_add(s->active, e->ts, e->line, meta);
             if (!s->has_data || e->ts > s->max_ts)
                 s->max_ts = e->ts;
@@ -411,7 +409,7 @@ void head_append(struct tier *t, const struct push_batch *b, const uint8_t *acce
         s->last_append = now;
         pthread_mutex_unlock(&s->mu);
     }
-    buf_release(&mb);
+    labels_encoder_release(&menc);
     buf_release(&scratch);
     if (entries) {
         int64_t zero = 0;

@@ -272,6 +272,13 @@ def proc_status(pid, key):
     return 0
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process (all its threads), in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def reset_peak_rss(pid):
     """Start VmHWM over from the current RSS (Linux: clear_refs 5)."""
     try:
@@ -709,15 +716,21 @@ def bench_size(args, lines, log):
     r["clickhouse_version"] = ch.version()
     ch.create()
     reset_peak_rss(ch.server.pid)
+    cpu0 = cpu_seconds(ch.server.pid)
     secs = ch.insert(corpus, args.ch_batch, args.connections)
     r["ch_ingest"] = {"seconds": secs, "lines_per_s": lines / secs,
-                      "peak_rss": proc_status(ch.server.pid, "VmHWM")}
-    log("  clickhouse insert: %.0f lines/s (%.1f s), peak RSS %.0f MB" % (
-        lines / secs, secs, r["ch_ingest"]["peak_rss"] / 1e6))
+                      "peak_rss": proc_status(ch.server.pid, "VmHWM"),
+                      "cpu_us_per_line": (cpu_seconds(ch.server.pid) - cpu0) * 1e6 / lines}
+    log("  clickhouse insert: %.0f lines/s (%.1f s), %.2f us of server CPU per line, peak RSS "
+        "%.0f MB" % (lines / secs, secs, r["ch_ingest"]["cpu_us_per_line"],
+                     r["ch_ingest"]["peak_rss"] / 1e6))
     reset_peak_rss(ch.server.pid)
+    cpu0 = cpu_seconds(ch.server.pid)
     _, osecs = ch.sql("OPTIMIZE TABLE logs FINAL")
+    ocpu = cpu_seconds(ch.server.pid) - cpu0
     parts = ch.parts()
-    r["ch_size"] = {"optimize_seconds": osecs, **parts, "columns": ch.columns(),
+    r["ch_size"] = {"optimize_seconds": osecs, "cpu_seconds": ocpu, **parts,
+                    "columns": ch.columns(),
                     "dir_bytes": files_bytes(os.path.join(ch.dir, "data", "data", "default",
                                                           "logs")),
                     "peak_rss": proc_status(ch.server.pid, "VmHWM")}
@@ -737,27 +750,36 @@ def bench_size(args, lines, log):
     st.start()
     reset_peak_rss(st.server.pid)
     m0 = st.metrics()
+    cpu0 = cpu_seconds(st.server.pid)
     r["ingest"] = {"json": st.push(corpus, "json", lines, args.connections)}
     r["ingest"]["json"]["peak_rss"] = proc_status(st.server.pid, "VmHWM")
+    r["ingest"]["json"]["cpu_us_per_line"] = (cpu_seconds(st.server.pid) - cpu0) * 1e6 / lines
     m1 = st.metrics()
     r["wal"] = {k: m1.get(k, 0) - m0.get(k, 0)
                 for k in ("strata_wal_appends_total", "strata_wal_fsyncs_total")}
-    log("  strata json push: %.0f lines/s (%.1f s), peak RSS %.0f MB; %d WAL appends in %d "
-        "fsyncs" % (r["ingest"]["json"]["lines_per_s"], r["ingest"]["json"]["seconds"],
-                    r["ingest"]["json"]["peak_rss"] / 1e6, r["wal"]["strata_wal_appends_total"],
-                    r["wal"]["strata_wal_fsyncs_total"]))
+    log("  strata json push: %.0f lines/s (%.1f s), %.2f us of server CPU per line, peak RSS "
+        "%.0f MB; %d WAL appends in %d fsyncs" % (
+            r["ingest"]["json"]["lines_per_s"], r["ingest"]["json"]["seconds"],
+            r["ingest"]["json"]["cpu_us_per_line"], r["ingest"]["json"]["peak_rss"] / 1e6,
+            r["wal"]["strata_wal_appends_total"], r["wal"]["strata_wal_fsyncs_total"]))
     path_lines = min(lines, args.path_lines)
     for p in OTHER_PATHS:
         reset_peak_rss(st.server.pid)
+        cpu0 = cpu_seconds(st.server.pid)
         r["ingest"][p] = st.push(corpus, p, path_lines, args.connections)
         r["ingest"][p]["peak_rss"] = proc_status(st.server.pid, "VmHWM")
-        log("  strata %s push: %.0f lines/s (%s lines)" % (
-            p, r["ingest"][p]["lines_per_s"], f"{path_lines:,}"))
+        r["ingest"][p]["cpu_us_per_line"] = ((cpu_seconds(st.server.pid) - cpu0) * 1e6 /
+                                             path_lines)
+        log("  strata %s push: %.0f lines/s (%s lines), %.2f us of server CPU per line" % (
+            p, r["ingest"][p]["lines_per_s"], f"{path_lines:,}",
+            r["ingest"][p]["cpu_us_per_line"]))
     reset_peak_rss(st.server.pid)
+    cpu0 = cpu_seconds(st.server.pid)
     fsecs, fbody = st.flush()
     r["strata_size"] = {"flush_seconds": fsecs, "bytes_on_disk": st.tenant_bytes(TENANT),
                         "all_bytes": fbody.get("disk_bytes"), "entries": fbody.get("entries"),
-                        "peak_rss": proc_status(st.server.pid, "VmHWM")}
+                        "peak_rss": proc_status(st.server.pid, "VmHWM"),
+                        "cpu_seconds": cpu_seconds(st.server.pid) - cpu0}
     r["strata_bpl"] = r["strata_size"]["bytes_on_disk"] / lines
     log("  strata after flush + compaction (%.1f s): %.2f bytes/line" % (fsecs,
                                                                           r["strata_bpl"]))
@@ -884,6 +906,10 @@ def rows_for(r):
             label += ", first %s lines" % f"{ing['lines']:,}"
         rows.append((label, fmt_rate(ing["lines_per_s"]), fmt_rate(ch_rate),
                      "%.2fx" % rt, ">= 3x", verdict(rt, 3.0, True), 1 / rt, p == "json"))
+    s_cpu, c_cpu = r["ingest"]["json"].get("cpu_us_per_line"), r["ch_ingest"].get("cpu_us_per_line")
+    if s_cpu and c_cpu:
+        rows.append(("ingest, server CPU per line (us; JSON push / TSV insert)", "%.2f" % s_cpu,
+                     "%.2f" % c_cpu, "%.2fx" % (s_cpu / c_cpu), "", "", s_cpu / c_cpu, False))
     rt = ratio(r["strata_bpl"], r["ch_bpl"])
     rows.append(("bytes per line on disk, after compaction", "%.2f" % r["strata_bpl"],
                  "%.2f" % r["ch_bpl"], "%.2fx" % rt, "<= 0.8x", verdict(rt, 0.8), rt, True))

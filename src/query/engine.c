@@ -20,6 +20,7 @@
 #include "core/gostr.h"
 #include "core/hash.h"
 #include "query/pipeline.h"
+#include "query/regex.h"
 #include "query/template.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -277,7 +278,13 @@ static int cmp_cur(const void *a, const void *b)
     return x->tier < y->tier ? -1 : x->tier > y->tier;
 }
 
-/* The |= needles every line must contain, for bloom pruning (single branch only). */
+/*
+ * The substrings every line must contain, for bloom pruning (single branch
+ * only): the |= needles, and the literal a |~ regex requires when its pattern
+ * shows one (regex_required_literal: "Failed password for (invalid user )?root"
+ * requires "Failed password for "), so that a regex over everything reads only
+ * the blocks whose bloom filters have that literal.
+ */
 static uint32_t needles_of(const struct log_expr *br, uint32_t n_br, struct arena *a,
                            struct slice **out)
 {
@@ -294,6 +301,9 @@ static uint32_t needles_of(const struct log_expr *br, uint32_t n_br, struct aren
             (s->lf.op == LINE_CONTAINS || s->lf.op == LINE_EQUALS) && s->lf.n == 1 &&
             s->lf.values[0].len)
             v[n++] = s->lf.values[0];
+        else if (s->kind == STAGE_LINE_FILTER && s->lf.op == LINE_REGEX && s->lf.n == 1 &&
+                 s->lf.re && s->lf.re[0] && regex_required_literal(s->lf.re[0], &v[n]) && v[n].len)
+            n++;
     }
     *out = v;
     return n;

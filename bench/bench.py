@@ -1017,14 +1017,14 @@ def plot(results, png):
     cols = " , ".join("'%s' using %d:xtic(1) title '%s lines'" % (dat, i + 2, f"{n:,}")
                       for i, n in enumerate(sizes))
     script = """
-set terminal pngcairo size 1200,700 font ',10'
+set terminal pngcairo size 1200,700 font ',10' noenhanced
 set output '%s'
 set title "Strata's cost / ClickHouse's (time per line, bytes per line, RSS, query time): below 1, Strata is cheaper"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set logscale y 10
-set yrange [0.001:10]
+set yrange [0.0001:10]
 set grid ytics
 set xtics rotate by -35 scale 0 font ',9'
 set key top left

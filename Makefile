@@ -172,5 +172,6 @@ $(BUILD)/loadgen: $(BUILD)/obj/bench/loadgen.o $(BUILD)/libstrata-server.a
 # Rooms with build rules of their own: the client library and CLI, the dashboard assets.
 -include src/client/client.mk
 -include web/web.mk
+-include bench/bench.mk
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -9,8 +9,9 @@
  * Timestamps are moved so that the newest entry is "now" (the server refuses
  * entries older than --limits.reject-old-samples-max-age); --keep-timestamps
  * turns that off. Before anything is timed the corpus is cut into batches of
- * --batch entries and each batch is encoded once per path, the way the usual
- * client of that path sends it:
+ * --batch entries and each batch is encoded once for each path of --paths
+ * (only those: a large corpus encoded five ways does not fit in memory), the
+ * way the usual client of that path sends it:
  *
  *   json    POST /loki/api/v1/push, Loki JSON (pino-loki, promtail's JSON form)
  *   gzip    the same JSON with Content-Encoding: gzip
@@ -461,8 +462,17 @@ static struct body encode_otlp(const struct corpus *c, struct group *g, size_t n
 /* The raw protobuf PushRequest of each batch, kept for --decode-only. */
 static struct body *raw_push;
 
-static struct batch *make_batches(const struct corpus *c, size_t per, size_t *nb, bool decode)
+static bool path_listed(const char *list, enum path p);
+
+/* Encode each batch for the listed paths only (JSON too when gzip is listed: gzip compresses it).
+ */
+static struct batch *make_batches(const struct corpus *c, size_t per, size_t *nb, bool decode,
+                                  const char *paths)
 {
+    bool want[P_COUNT];
+    for (int p = 0; p < P_COUNT; p++)
+        want[p] = path_listed(paths, (enum path)p);
+    want[P_JSON] = want[P_JSON] || want[P_GZIP];
     size_t n = (c->n + per - 1) / per;
     struct batch *b = xcalloc(n, sizeof(*b));
     raw_push = xcalloc(n, sizeof(*raw_push));
@@ -473,11 +483,16 @@ static struct batch *make_batches(const struct corpus *c, size_t per, size_t *nb
             b[i].line_bytes += c->recs[j].line_len;
         struct group *g;
         size_t ng = group_batch(c, b[i].first, b[i].count, &g);
-        b[i].body[P_JSON] = encode_json(c, g, ng);
-        b[i].body[P_GZIP] = encode_gzip(b[i].body[P_JSON]);
-        b[i].body[P_SNAPPY] = encode_snappy(c, g, ng, &raw_push[i]);
-        b[i].body[P_LOGSGO] = encode_logsgo(c, b[i].first, b[i].count);
-        b[i].body[P_OTLP] = encode_otlp(c, g, ng);
+        if (want[P_JSON])
+            b[i].body[P_JSON] = encode_json(c, g, ng);
+        if (want[P_GZIP])
+            b[i].body[P_GZIP] = encode_gzip(b[i].body[P_JSON]);
+        if (want[P_SNAPPY])
+            b[i].body[P_SNAPPY] = encode_snappy(c, g, ng, &raw_push[i]);
+        if (want[P_LOGSGO])
+            b[i].body[P_LOGSGO] = encode_logsgo(c, b[i].first, b[i].count);
+        if (want[P_OTLP])
+            b[i].body[P_OTLP] = encode_otlp(c, g, ng);
         free_groups(g, ng);
     }
     (void)decode;
@@ -804,7 +819,7 @@ int main(int argc, char **argv)
             c.recs[i].ts += shift;
     }
     size_t nb;
-    struct batch *batches = make_batches(&c, per, &nb, decode_only);
+    struct batch *batches = make_batches(&c, per, &nb, decode_only, paths);
     printf("corpus %s: %zu lines, %.2f MB of lines (%.1f bytes/line), %zu batches of %zu; "
            "prepared in %.1f s\n",
            corpus_path, c.n, (double)c.line_bytes / 1e6, (double)c.line_bytes / (double)c.n, nb,

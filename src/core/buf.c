@@ -47,7 +47,7 @@ int buf_reserve(struct buf *b, size_t n)
     return 0;
 }
 
-int buf_append(struct buf *b, const void *p, size_t n)
+int buf_append_slow(struct buf *b, const void *p, size_t n)
 {
     int rc = buf_reserve(b, n);
     if (rc)
@@ -97,7 +97,7 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     return rc;
 }
 
-int buf_put_uvarint(struct buf *b, uint64_t v)
+int buf_put_uvarint_slow(struct buf *b, uint64_t v)
 {
     unsigned char tmp[10];
     size_t n = 0;

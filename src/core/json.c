@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "core/err.h"
 
@@ -210,13 +213,47 @@ static size_t put_utf8(char *o, unsigned cp)
     return 4;
 }
 
-/* Parse the string at r->p (which is '"'). */
+/*
+ * The first byte at or after p (before end) that ends a run of plain string
+ * bytes: '"', '\\', a control character (< 0x20) or a non-ASCII byte (>= 0x80);
+ * end if none. Push bodies are mostly long runs of plain bytes: 16 at a time.
+ */
+static inline const char *string_stop(const char *p, const char *end)
+{
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+    const __m128i space = _mm_set1_epi8(0x20);
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        /* signed: below 0x20 catches the controls and, as negatives, 0x80..0xff */
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                 _mm_cmplt_epi8(v, space));
+        unsigned mask = (unsigned)_mm_movemask_epi8(m);
+        if (mask)
+            return p + __builtin_ctz(mask);
+        p += 16;
+    }
+#endif
+    for (; p < end; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80)
+            return p;
+    }
+    return end;
+}
+
+/*
+ * Read the string at r->p (its opening quote). Without escapes *out points
+ * into the input; with escapes they are decoded into a copy in a, or, when
+ * a is NULL, only checked (*out is then the raw text between the quotes).
+ */
 static int read_string(struct json_reader *r, struct arena *a, struct slice *out)
 {
     const char *p = r->p + 1, *end = r->end;
     const char *s = p;
     bool escaped = false, non_ascii = false;
     for (;;) {
+        p = string_stop(p, end);
         if (p >= end)
             return json_fail(r, "unterminated string");
         unsigned char c = (unsigned char)*p;
@@ -229,7 +266,7 @@ static int read_string(struct json_reader *r, struct arena *a, struct slice *out
             p++;
             if (p >= end)
                 return json_fail(r, "unterminated string");
-        } else if (c >= 0x80) {
+        } else {
             non_ascii = true;
         }
         p++;
@@ -242,22 +279,29 @@ static int read_string(struct json_reader *r, struct arena *a, struct slice *out
         r->p = p + 1;
         return 0;
     }
-    char *o = arena_alloc(a, raw_len + 1), *o0 = o;
+    char scratch[8];
+    char *o = a ? arena_alloc(a, raw_len + 1) : NULL, *o0 = o;
     for (const char *q = s; q < p;) {
-        if (*q != '\\') {
-            *o++ = *q++;
-            continue;
+        const char *bs = memchr(q, '\\', (size_t)(p - q));
+        size_t run = (size_t)((bs ? bs : p) - q);
+        if (o) {
+            memcpy(o, q, run);
+            o += run;
         }
+        q += run;
+        if (!bs)
+            break;
         q++;
+        char *w = o ? o : scratch; /* checking only: decode into scratch, then forget it */
         switch (*q) {
-        case '"': *o++ = '"'; break;
-        case '\\': *o++ = '\\'; break;
-        case '/': *o++ = '/'; break;
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'n': *o++ = '\n'; break;
-        case 'r': *o++ = '\r'; break;
-        case 't': *o++ = '\t'; break;
+        case '"': *w++ = '"'; break;
+        case '\\': *w++ = '\\'; break;
+        case '/': *w++ = '/'; break;
+        case 'b': *w++ = '\b'; break;
+        case 'f': *w++ = '\f'; break;
+        case 'n': *w++ = '\n'; break;
+        case 'r': *w++ = '\r'; break;
+        case 't': *w++ = '\t'; break;
         case 'u': {
             unsigned cp, lo;
             if (p - q < 5 || hex4(q + 1, &cp) < 0) {
@@ -277,15 +321,21 @@ static int read_string(struct json_reader *r, struct arena *a, struct slice *out
                 r->p = q;
                 return json_fail(r, "lone surrogate in \\u escape");
             }
-            o += put_utf8(o, cp);
+            w += put_utf8(w, cp);
             break;
         }
         default: r->p = q; return json_fail(r, "bad escape in string");
         }
+        if (o)
+            o = w;
         q++;
     }
-    *o = '\0';
-    *out = (struct slice){o0, (size_t)(o - o0)};
+    if (o) {
+        *o = '\0';
+        *out = (struct slice){o0, (size_t)(o - o0)};
+    } else {
+        *out = (struct slice){s, raw_len};
+    }
     r->p = p + 1;
     return 0;
 }
@@ -458,14 +508,12 @@ int json_skip(struct json_reader *r)
     case JSON_NULL: return json_read_null(r);
     case JSON_BOOL: return json_read_bool(r, &b);
     case JSON_NUMBER: return json_read_number_raw(r, &tmp);
-    case JSON_STRING: {
-        /* Validate without decoding: a NULL arena is never touched when no escapes... */
-        struct arena a;
-        arena_init(&a, 0);
-        rc = json_read_string(r, &a, &tmp);
-        arena_release(&a);
+    case JSON_STRING:
+        /* Checked, not decoded (no arena). */
+        rc = read_string(r, NULL, &tmp);
+        if (rc == 0)
+            r->need_sep = true;
         return rc;
-    }
     case JSON_ARRAY:
         if (json_enter_array(r) < 0)
             return STRATA_EPARSE;
@@ -473,19 +521,13 @@ int json_skip(struct json_reader *r)
             if (json_skip(r) < 0)
                 return STRATA_EPARSE;
         return rc;
-    case JSON_OBJECT: {
+    case JSON_OBJECT:
         if (json_enter_object(r) < 0)
             return STRATA_EPARSE;
-        struct arena a;
-        arena_init(&a, 0);
-        while ((rc = json_next_key(r, &a, &tmp)) > 0)
-            if (json_skip(r) < 0) {
-                rc = STRATA_EPARSE;
-                break;
-            }
-        arena_release(&a);
+        while ((rc = json_next_key(r, NULL, &tmp)) > 0)
+            if (json_skip(r) < 0)
+                return STRATA_EPARSE;
         return rc;
-    }
     case JSON_END: return json_fail(r, "expected a value");
     default: return STRATA_EPARSE;
     }

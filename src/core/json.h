@@ -57,7 +57,9 @@ int json_enter_object(struct json_reader *r);
 int json_enter_array(struct json_reader *r);
 /*
  * Object iteration: 1 and the key when a member follows (read its value next),
- * 0 after consuming the closing brace, STRATA_EPARSE on error.
+ * 0 after consuming the closing brace, STRATA_EPARSE on error. A key with
+ * escapes is decoded into a; with a NULL a it is only checked and *key is
+ * its raw text (enough to skip a member, not to compare keys).
  */
 int json_next_key(struct json_reader *r, struct arena *a, struct slice *key);
 /* Array iteration: 1 when an element follows, 0 after the closing bracket. */

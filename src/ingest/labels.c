@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/err.h"
 #include "core/gostr.h"
 #include "core/hash.h"
@@ -230,6 +231,44 @@ int labels_encode(struct buf *b, const struct label *v, uint32_t n)
             rc = buf_append(b, v[i].value.ptr, v[i].value.len);
     }
     return rc;
+}
+
+void labels_encoder_init(struct labels_encoder *e)
+{
+    memset(e, 0, sizeof(*e));
+    buf_init(&e->enc, BUF_UNLIMITED);
+}
+
+void labels_encoder_release(struct labels_encoder *e)
+{
+    buf_release(&e->enc);
+    free(e->last);
+    memset(e, 0, sizeof(*e));
+}
+
+int labels_encoder_encode(struct labels_encoder *e, const struct label *v, uint32_t n,
+                          struct slice *out)
+{
+    bool same = e->valid && n == e->n_last;
+    for (uint32_t i = 0; i < n && same; i++)
+        same = slice_eq(v[i].name, e->last[i].name) && slice_eq(v[i].value, e->last[i].value);
+    if (!same) {
+        buf_reset(&e->enc);
+        e->valid = false;
+        int rc = labels_encode(&e->enc, v, n);
+        if (rc < 0)
+            return rc;
+        if (n > e->cap_last) {
+            e->cap_last = n;
+            e->last = xreallocarray(e->last, n, sizeof(*e->last));
+        }
+        if (n)
+            memcpy(e->last, v, n * sizeof(*v));
+        e->n_last = n;
+        e->valid = true;
+    }
+    *out = buf_slice(&e->enc);
+    return 0;
 }
 
 int uvarint_read(const unsigned char **p, const unsigned char *end, uint64_t *v)

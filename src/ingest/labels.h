@@ -62,6 +62,27 @@ int labels_parse(struct slice text, struct arena *a, struct label **out, uint32_
 
 /* Encoding of a label list: uvarint count, then per label uvarint len + bytes, twice. */
 int labels_encode(struct buf *b, const struct label *v, uint32_t n);
+/*
+ * labels_encode for a run of label lists (each entry's metadata), remembering
+ * the last one: consecutive entries of a stream usually carry equal metadata
+ * (detected_level), which is then encoded once. Caller-owned; the fields are
+ * private.
+ */
+struct labels_encoder {
+    struct buf enc;
+    struct label *last; /* a copy of the last list's slices (the bytes are the caller's) */
+    uint32_t n_last, cap_last;
+    bool valid;
+};
+void labels_encoder_init(struct labels_encoder *e);
+void labels_encoder_release(struct labels_encoder *e);
+/*
+ * The encoding of v[0..n) in *out, valid until the next call (or release).
+ * The label bytes of the previous call's list must still be valid: they are
+ * compared, not copied. 0 or the error of labels_encode.
+ */
+int labels_encoder_encode(struct labels_encoder *e, const struct label *v, uint32_t n,
+                          struct slice *out);
 /* Decode into an array allocated in a, pointing into enc. STRATA_ECORRUPT if malformed. */
 int labels_decode(struct slice enc, struct arena *a, struct label **out, uint32_t *n);
 /* Read an unsigned LEB128 varint from *p (advancing it) within end; -1 if malformed. */

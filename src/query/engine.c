@@ -20,6 +20,7 @@
 #include "core/gostr.h"
 #include "core/hash.h"
 #include "query/pipeline.h"
+#include "query/regex.h"
 #include "query/template.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -326,9 +327,13 @@ static bool tier_filter_of(const struct stage *st, struct tier_line_filter *out)
 }
 
 /*
- * Pruning hints (single branch only): the |= needles every line must
- * contain (bloom filters) and the line filters every line must pass (tiers
- * that filter themselves), from the stages before the line is rewritten.
+ * Pruning hints (single branch only): the substrings every line must
+ * contain (bloom filters): the |= needles, and the literal a |~ regex
+ * requires when its pattern shows one (regex_required_literal: "Failed
+ * password for (invalid user )?root" requires "Failed password for "), so
+ * that a regex over everything reads only the blocks whose filters have it;
+ * and the line filters every line must pass (tiers that filter themselves).
+ * Both from the stages before the line is rewritten.
  */
 struct line_hints {
     struct slice *needles;
@@ -353,6 +358,11 @@ static void line_hints_of(const struct log_expr *br, uint32_t n_br, struct arena
             (s->lf.op == LINE_CONTAINS || s->lf.op == LINE_EQUALS) && s->lf.n == 1 &&
             s->lf.values[0].len)
             h->needles[h->n_needles++] = s->lf.values[0];
+        else if (s->kind == STAGE_LINE_FILTER && s->lf.op == LINE_REGEX && s->lf.n == 1 &&
+                 s->lf.re && s->lf.re[0] &&
+                 regex_required_literal(s->lf.re[0], &h->needles[h->n_needles]) &&
+                 h->needles[h->n_needles].len)
+            h->n_needles++; /* the literal the regex requires, as a needle */
         if (tier_filter_of(s, &h->filters[h->n_filters]))
             h->n_filters++;
     }
@@ -1385,11 +1395,13 @@ static uint32_t fold_labels(struct worker *w, const struct grouping *g, const st
 
 /*
  * One entry of a range aggregation. *plain_acc caches (index + 1) the series
- * of the group's entries that keep the stream's labels untouched.
+ * of the group's entries that keep the stream's labels untouched. When
+ * meta_acc is given (no pipeline, no unwrap: the series depends on the
+ * stream and the metadata alone), it gets the series the entry went to.
  */
 static void range_entry(struct worker *w, const struct range_ctx *rc, const struct group *g,
                         uint32_t *plain_acc, int64_t ts, struct slice line, struct slice meta,
-                        uint32_t size)
+                        uint32_t size, uint32_t *meta_acc)
 {
     bool plain;
     if (!run_branches(w, g, ts, &line, meta, &plain))
@@ -1419,7 +1431,23 @@ static void range_entry(struct worker *w, const struct range_ctx *rc, const stru
     struct acc *a = acc_get(w, v, n, h, true);
     if (same_as_stream && !rc->x->has_unwrap && (!rc->fold || plain))
         *plain_acc = (uint32_t)(a - w->accs) + 1;
+    if (meta_acc)
+        *meta_acc = (uint32_t)(a - w->accs) + 1;
     acc_add(w, rc, a, ts, value);
+}
+
+/* Count (or add the size of) entry i of a batch into series pa: dense counters when it has them. */
+static inline void range_add_fast(struct worker *w, const struct range_ctx *rc, struct acc *pa,
+                                  struct kcalc *kc, int64_t ts, uint32_t size)
+{
+    double v = rc->use_bytes ? (double)size : 1.0;
+    if (pa->cnt) {
+        int64_t lo, hi;
+        kcalc_at(kc, ts, &lo, &hi);
+        acc_dense_add_k(pa, lo, hi, v);
+    } else {
+        acc_add(w, rc, pa, ts, v);
+    }
 }
 
 static void range_worker(struct worker *w)
@@ -1437,9 +1465,18 @@ static void range_worker(struct worker *w)
             struct cur *c = &e->curs[g->first];
             struct kcalc kc;
             kcalc_init(&kc, rc);
+            /*
+             * The series of the last entry with metadata, by the metadata's bytes: a
+             * stream's entries mostly share a few values (detected_level), and the
+             * series they go to depends on nothing else here.
+             */
+            struct buf memo;
+            buf_init(&memo, BUF_UNLIMITED);
+            uint32_t memo_acc = 0;
             while (!CANCELLED(e) && cur_ready(e, c)) {
                 const struct entry_batch *b = &c->b;
                 uint32_t i0 = c->i;
+                const char *same = NULL; /* in this batch, the memo's bytes seen at this address */
                 if (!b->meta && plain_acc && w->accs[plain_acc - 1].cnt && !rc->use_bytes) {
                     /* the common case: counts of a stream without metadata, per step */
                     struct acc *pa = &w->accs[plain_acc - 1];
@@ -1458,27 +1495,37 @@ static void range_worker(struct worker *w)
                     struct slice meta = b->meta ? b->meta[i] : (struct slice){"", 0};
                     w->bytes += b->sizes[i];
                     if (!meta.len && plain_acc) {
-                        struct acc *pa = &w->accs[plain_acc - 1];
-                        double v = rc->use_bytes ? (double)b->sizes[i] : 1.0;
-                        if (pa->cnt) {
-                            int64_t lo, hi;
-                            kcalc_at(&kc, b->ts[i], &lo, &hi);
-                            acc_dense_add_k(pa, lo, hi, v);
-                        } else {
-                            acc_add(w, rc, pa, b->ts[i], v);
-                        }
+                        range_add_fast(w, rc, &w->accs[plain_acc - 1], &kc, b->ts[i], b->sizes[i]);
+                        continue;
+                    }
+                    if (meta.len && memo_acc && meta.len == memo.len &&
+                        (meta.ptr == same || !memcmp(meta.ptr, memo.ptr, meta.len))) {
+                        same = meta.ptr;
+                        range_add_fast(w, rc, &w->accs[memo_acc - 1], &kc, b->ts[i], b->sizes[i]);
                         continue;
                     }
                     struct slice line = b->lines ? b->lines[i] : (struct slice){"", 0};
                     if (!b->lines)
                         line.len = b->sizes[i];
-                    range_entry(w, rc, g, &plain_acc, b->ts[i], line, meta, b->sizes[i]);
+                    uint32_t got = 0;
+                    range_entry(w, rc, g, &plain_acc, b->ts[i], line, meta, b->sizes[i],
+                                meta.len ? &got : NULL);
+                    if (got) {
+                        buf_reset(&memo);
+                        if (buf_append(&memo, meta.ptr, meta.len) == 0) {
+                            memo_acc = got;
+                            same = meta.ptr;
+                        } else {
+                            memo_acc = 0;
+                        }
+                    }
                 }
                 w->lines += b->n - c->i;
                 c->i = b->n;
                 if (worker_should_stop(w))
                     break;
             }
+            buf_release(&memo);
             group_close(e, g);
             continue;
         }
@@ -1491,7 +1538,7 @@ static void range_worker(struct worker *w)
             struct slice line = gi.line;
             if (!e->want_lines)
                 line.len = gi.size;
-            range_entry(w, rc, g, &plain_acc, gi.ts, line, gi.meta, gi.size);
+            range_entry(w, rc, g, &plain_acc, gi.ts, line, gi.meta, gi.size, NULL);
             if ((++tick & 0xfff) == 0 && (arena_over_limit(&w->a) || worker_should_stop(w)))
                 break;
         }

@@ -30,6 +30,28 @@ static int shortest_digits(double v, char *digits, int *dp)
 {
     char tmp[64];
     int nd = 0;
+    if (v < 1e15 && v == (double)(uint64_t)v) {
+        /*
+         * An integer below 2^53 is exact, and its own digits are the shortest that read
+         * back (counts and whole seconds: most sample values and times). Without this,
+         * printing a matrix of counts cost more than computing it.
+         */
+        uint64_t x = (uint64_t)v;
+        char rev[24];
+        int k = 0;
+        do {
+            rev[k++] = (char)('0' + x % 10);
+            x /= 10;
+        } while (x);
+        *dp = k;
+        while (nd < k - 1 && rev[nd] == '0') /* trailing zeros go: 100 is 0.1 x 10^3 */
+            nd++;
+        int n = 0;
+        for (int i = k - 1; i >= nd; i--)
+            digits[n++] = rev[i];
+        digits[n] = '\0';
+        return n;
+    }
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, v);
         if (strtod(tmp, NULL) == v || prec == 17)

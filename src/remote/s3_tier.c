@@ -324,13 +324,18 @@ static int fetch_jobs(struct s3_tier *t, struct fetch_job *jobs, size_t n,
 
 /* ---- reading a part through the tier ---- */
 
+/* What a cursor's query reads of each block besides timestamps. */
+struct block_want {
+    bool lines, meta;
+};
+
 struct s3cursor {
     struct tier_cursor base;
     struct tier_cursor *inner;
     struct ropen *open; /* the inner cursor holds the reference */
     const uint32_t *plan;
     uint32_t n_plan, win_from;
-    bool want_lines;
+    struct block_want want;
     const volatile int *cancel;
     struct fetchset win;
 };
@@ -338,22 +343,29 @@ struct s3cursor {
 static __thread const struct fetchset *tl_set;
 static __thread struct s3cursor *tl_cur;
 
-/* The bytes of a block a cursor reads: its TS frame, and its data frame when lines are wanted. */
-static void block_ranges(const struct part_block_loc *l, bool lines, struct fetchset *f)
+/*
+ * The bytes of a block a cursor reads: its TS frame, its data frame when
+ * lines are wanted, and its metadata frame (version 2 parts) when lines or
+ * metadata are.
+ */
+static void block_ranges(const struct part_block_loc *l, struct block_want w, struct fetchset *f)
 {
-    if (!lines)
+    bool meta = (w.lines || w.meta) && l->meta_len;
+    if (!w.lines)
         fetchset_add(f, l->ts_off, l->ts_len);
     else if (l->data_off == l->ts_off + l->ts_len)
-        fetchset_add(f, l->ts_off, (uint64_t)l->ts_len + l->data_len);
+        fetchset_add(f, l->ts_off, (uint64_t)l->ts_len + l->data_len + (meta ? l->meta_len : 0));
     else {
         fetchset_add(f, l->ts_off, l->ts_len);
-        fetchset_add(f, l->data_off, l->data_len);
+        fetchset_add(f, l->data_off, (uint64_t)l->data_len + (meta ? l->meta_len : 0));
     }
+    if (meta && !w.lines)
+        fetchset_add(f, l->meta_off, l->meta_len);
 }
 
-static uint64_t block_bytes(const struct part_block_loc *l, bool lines)
+static uint64_t block_bytes(const struct part_block_loc *l, struct block_want w)
 {
-    return l->ts_len + (lines ? l->data_len : 0);
+    return l->ts_len + (w.lines ? l->data_len : 0) + ((w.lines || w.meta) ? l->meta_len : 0);
 }
 
 /* Fetch the cursor's window starting at the plan block whose frames begin at off. */
@@ -364,7 +376,7 @@ static int cursor_window(struct s3cursor *c, uint64_t off)
     struct part_block_loc l;
     for (; i < c->n_plan; i++) {
         part_block_loc(p, c->plan[i], &l);
-        if (l.ts_off == off || l.data_off == off)
+        if (l.ts_off == off || l.data_off == off || (l.meta_len && l.meta_off == off))
             break;
     }
     if (i == c->n_plan)
@@ -373,11 +385,11 @@ static int cursor_window(struct s3cursor *c, uint64_t off)
     uint64_t bytes = 0;
     for (uint32_t j = i; j < c->n_plan && j - i < WINDOW_BLOCKS; j++) {
         part_block_loc(p, c->plan[j], &l);
-        uint64_t b = block_bytes(&l, c->want_lines);
+        uint64_t b = block_bytes(&l, c->want);
         if (j > i && bytes + b > WINDOW_BYTES)
             break;
         bytes += b;
-        block_ranges(&l, c->want_lines, &c->win);
+        block_ranges(&l, c->want, &c->win);
     }
     c->win_from = i;
     struct fetch_job *jobs = xmallocarray(c->win.n, sizeof(*jobs));
@@ -881,7 +893,7 @@ static int walk(struct tier *tier, const struct tier_query *q, struct arena *a, 
                 c->inner = inner;
                 c->open = ro[i];
                 c->n_plan = part_cursor_plan(inner, &c->plan);
-                c->want_lines = q->want_lines;
+                c->want = (struct block_want){q->want_lines, q->want_meta};
                 c->cancel = q->cancel;
                 c->win.owner = ro[i];
                 ts.cursor = &c->base;
@@ -913,11 +925,11 @@ static int walk(struct tier *tier, const struct tier_query *q, struct arena *a, 
                 continue;
             struct part_block_loc l;
             part_block_loc(c->open->p, c->plan[0], &l);
-            uint64_t b = block_bytes(&l, c->want_lines);
+            uint64_t b = block_bytes(&l, c->want);
             if (b > budget)
                 break;
             budget -= b;
-            block_ranges(&l, c->want_lines, &c->win);
+            block_ranges(&l, c->want, &c->win);
             nw += c->win.n;
         }
         if (nw) {
@@ -1785,6 +1797,7 @@ static const struct tier_ops s3_ops = {
     .adopt_part = st_adopt,
     .expire = st_expire,
     .usage = st_usage,
+    .meta_without_lines = true, /* part cursors read metadata frames without the lines */
 };
 
 bool s3_tier_querier(const struct config *cfg)

@@ -6,14 +6,26 @@
 #include "core/alloc.h"
 #include "core/err.h"
 
-#define BLOOM_K          3
-#define BLOOM_MIN_LOG2   6
-#define BLOOM_START_LOG2 16
-#define BLOOM_MAX_LOG2   27 /* 16 MiB: beyond, a block is too large to filter usefully */
-/* Fold while the result stays at most this full (in 1/1000). */
-#define BLOOM_MAX_FILL 400
-/* Layout 1: a gram sets its k bits in one 64-bit word (one memory access per gram). */
-#define BLOOM_LAYOUT_WORD 1
+#define BLOOM_K        3
+#define BLOOM_MIN_LOG2 6
+/* Layout 1: a power-of-two number of bits, word = h mod words (read only). */
+#define BLOOM_LAYOUT_POW2 1
+/* Layout 2: any number of words, word = ((h mod 2^32) * words) >> 32 (written). */
+#define BLOOM_LAYOUT_RANGE 2
+/*
+ * Bits per distinct gram for a fill of 40% with k = 3 bits per gram:
+ * m = -k * n / ln(1 - 0.4), in 1/1000 of a bit.
+ */
+#define BLOOM_MILLIBITS_PER_GRAM 5873
+/*
+ * No filter when the distinct grams exceed this share (in 1/1000) of the
+ * occurrences (at least 65536 of them, so that small blocks always get one):
+ * random data, whose filter would cost more than it could save.
+ */
+#define BLOOM_MAX_DISTINCT 170
+/* A filter of more than this many distinct grams is not worth its size either. */
+#define BLOOM_MAX_GRAMS (1u << 20)
+#define BLOOM_START_CAP (1u << 14)
 
 static inline uint64_t gram_hash(uint32_t g)
 {
@@ -30,23 +42,7 @@ static inline uint32_t load_gram(const char *p)
     return (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
 }
 
-static uint64_t popcount_words(const uint64_t *w, size_t n)
-{
-    uint64_t c = 0;
-    for (size_t i = 0; i < n; i++)
-        c += (uint64_t)__builtin_popcountll(w[i]);
-    return c;
-}
-
-static uint64_t popcount_or(const uint64_t *a, const uint64_t *b, size_t n)
-{
-    uint64_t c = 0;
-    for (size_t i = 0; i < n; i++)
-        c += (uint64_t)__builtin_popcountll(a[i] | b[i]);
-    return c;
-}
-
-/* The word a gram lands in and the k bits it sets there (from 3 x 6 bits of the hash). */
+/* The k bits a gram sets in its word (from k x 6 bits of the hash). */
 static inline uint64_t gram_bits(uint64_t h, unsigned k)
 {
     uint64_t m = 0;
@@ -55,62 +51,118 @@ static inline uint64_t gram_bits(uint64_t h, unsigned k)
     return m;
 }
 
-int bloom_build(struct buf *out, const char *data, const uint32_t *sizes, uint32_t n)
+static inline size_t range_word(uint64_t h, size_t words)
 {
-    uint64_t grams = 0;
-    for (uint32_t i = 0; i < n; i++)
-        if (sizes[i] >= 4)
-            grams += sizes[i] - 3;
-    if (grams == 0)
-        return 0;
-    /*
-     * Start with 1 bit per gram occurrence (and at least 64 Kibit, for small
-     * blocks): distinct grams are far fewer in logs, and a large block whose
-     * grams are mostly distinct would need a filter bigger than its compressed
-     * lines, so it gets none (the fill check below). Starting small keeps the
-     * bitmap in cache, which is what building at flush speed needs.
-     */
-    unsigned log2 = BLOOM_START_LOG2;
-    while (log2 < BLOOM_MAX_LOG2 && ((uint64_t)1 << log2) < grams)
-        log2++;
-    size_t words = ((size_t)1 << log2) / 64;
-    uint64_t *bits = xcalloc(words, sizeof(uint64_t));
-    uint64_t wmask = words - 1;
+    return (size_t)(((h & 0xffffffffu) * (uint64_t)words) >> 32);
+}
+
+void bloom_builder_init(struct bloom_builder *b)
+{
+    memset(b, 0, sizeof(*b));
+}
+
+void bloom_builder_release(struct bloom_builder *b)
+{
+    free(b->slots);
+    memset(b, 0, sizeof(*b));
+}
+
+static void set_grow(struct bloom_builder *b)
+{
+    size_t cap = b->cap ? b->cap * 2 : BLOOM_START_CAP;
+    uint32_t *slots = xcalloc(cap, sizeof(uint32_t));
+    for (size_t i = 0; i < b->cap; i++) {
+        uint32_t g = b->slots[i];
+        if (!g)
+            continue;
+        size_t k = (size_t)gram_hash(g) & (cap - 1);
+        while (slots[k])
+            k = (k + 1) & (cap - 1);
+        slots[k] = g;
+    }
+    free(b->slots);
+    b->slots = slots;
+    b->cap = cap;
+}
+
+void bloom_builder_add(struct bloom_builder *b, const char *data, const uint32_t *sizes, uint32_t n)
+{
     const char *p = data;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t len = sizes[i];
+        if (len >= 4)
+            b->grams += len - 3;
         for (uint32_t j = 0; j + 4 <= len; j++) {
-            uint64_t h = gram_hash(load_gram(p + j));
-            bits[h & wmask] |= gram_bits(h, BLOOM_K);
+            uint32_t g = load_gram(p + j);
+            if (!g) {
+                b->zero = true;
+                continue;
+            }
+            /* Past BLOOM_MAX_GRAMS the filter is abandoned anyway: stop growing. */
+            if (2 * (b->n + 1) > b->cap) {
+                if (b->n >= BLOOM_MAX_GRAMS)
+                    continue;
+                set_grow(b);
+            }
+            size_t mask = b->cap - 1, k = (size_t)gram_hash(g) & mask;
+            while (b->slots[k] && b->slots[k] != g)
+                k = (k + 1) & mask;
+            if (!b->slots[k]) {
+                b->slots[k] = g;
+                b->n++;
+            }
         }
         p += len;
     }
-    uint64_t ones = popcount_words(bits, words);
-    if (ones * 1000 > (uint64_t)BLOOM_MAX_FILL * words * 64) {
-        free(bits);
-        return 0; /* too full to ever answer "absent" often enough */
+}
+
+int bloom_builder_finish(struct bloom_builder *b, struct buf *out)
+{
+    uint64_t distinct = b->n + (b->zero ? 1 : 0);
+    uint64_t basis = b->grams > 65536 ? b->grams : 65536;
+    int rc = 0;
+    if (!distinct || distinct >= BLOOM_MAX_GRAMS ||
+        distinct * 1000 > (uint64_t)BLOOM_MAX_DISTINCT * basis)
+        goto done; /* nothing to test, or too many distinct grams to prune anything */
+    uint64_t bits = (distinct * BLOOM_MILLIBITS_PER_GRAM + 999) / 1000;
+    size_t words = (size_t)((bits + 63) / 64);
+    uint64_t *w = xcalloc(words, sizeof(uint64_t));
+    for (size_t i = 0; i < b->cap; i++)
+        if (b->slots[i]) {
+            uint64_t h = gram_hash(b->slots[i]);
+            w[range_word(h, words)] |= gram_bits(h, BLOOM_K);
+        }
+    if (b->zero) {
+        uint64_t h = gram_hash(0);
+        w[range_word(h, words)] |= gram_bits(h, BLOOM_K);
     }
-    while (log2 > BLOOM_MIN_LOG2) {
-        size_t half = words / 2;
-        uint64_t folded = popcount_or(bits, bits + half, half);
-        if (folded * 1000 > (uint64_t)BLOOM_MAX_FILL * half * 64)
-            break;
-        for (size_t i = 0; i < half; i++)
-            bits[i] |= bits[half + i];
-        words = half;
-        log2--;
-    }
-    unsigned char hdr[BLOOM_HEADER] = {BLOOM_K, (unsigned char)log2, BLOOM_LAYOUT_WORD, 0};
-    int rc = buf_reserve(out, sizeof(hdr) + words * 8);
+    unsigned char hdr[BLOOM_HEADER] = {BLOOM_K, 0, BLOOM_LAYOUT_RANGE, 0};
+    rc = buf_reserve(out, sizeof(hdr) + words * 8);
     if (!rc)
         rc = buf_append(out, hdr, sizeof(hdr));
     for (size_t i = 0; i < words && !rc; i++) {
-        unsigned char w[8];
-        for (int b = 0; b < 8; b++)
-            w[b] = (unsigned char)(bits[i] >> (8 * b));
-        rc = buf_append(out, w, 8);
+        unsigned char le[8];
+        for (int k = 0; k < 8; k++)
+            le[k] = (unsigned char)(w[i] >> (8 * k));
+        rc = buf_append(out, le, 8);
     }
-    free(bits);
+    free(w);
+done:
+    if (b->slots)
+        memset(b->slots, 0, b->cap * sizeof(uint32_t));
+    b->n = 0;
+    b->zero = false;
+    b->grams = 0;
+    return rc;
+}
+
+int bloom_build(struct buf *out, const char *data, const uint32_t *sizes, uint32_t n)
+{
+    struct bloom_builder b;
+    bloom_builder_init(&b);
+    bloom_builder_add(&b, data, sizes, n);
+    int rc = bloom_builder_finish(&b, out);
+    bloom_builder_release(&b);
     return rc;
 }
 
@@ -135,15 +187,26 @@ bool bloom_may_contain(const unsigned char *f, size_t len, const struct bloom_qu
 {
     if (!q->n || len < BLOOM_HEADER)
         return true;
-    unsigned k = f[0], log2 = f[1];
-    if (k < 1 || k > 4 || log2 < BLOOM_MIN_LOG2 || log2 > 32 || f[2] != BLOOM_LAYOUT_WORD ||
-        len != BLOOM_HEADER + (((size_t)1 << log2) >> 3))
+    unsigned k = f[0], log2 = f[1], layout = f[2];
+    size_t words;
+    if (k < 1 || k > 4)
         return true;
-    const unsigned char *words = f + BLOOM_HEADER;
-    uint64_t wmask = (((uint64_t)1 << log2) >> 6) - 1;
+    if (layout == BLOOM_LAYOUT_POW2) {
+        if (log2 < BLOOM_MIN_LOG2 || log2 > 32 || len != BLOOM_HEADER + (((size_t)1 << log2) >> 3))
+            return true;
+        words = ((size_t)1 << log2) >> 6;
+    } else if (layout == BLOOM_LAYOUT_RANGE) {
+        if (len < BLOOM_HEADER + 8 || (len - BLOOM_HEADER) % 8)
+            return true;
+        words = (len - BLOOM_HEADER) / 8;
+    } else {
+        return true;
+    }
+    const unsigned char *base = f + BLOOM_HEADER;
     for (uint32_t i = 0; i < q->n; i++) {
         uint64_t h = q->hashes[i];
-        const unsigned char *w = words + 8 * (h & wmask);
+        size_t wi = layout == BLOOM_LAYOUT_POW2 ? (size_t)(h & (words - 1)) : range_word(h, words);
+        const unsigned char *w = base + 8 * wi;
         uint64_t v = (uint64_t)w[0] | (uint64_t)w[1] << 8 | (uint64_t)w[2] << 16 |
                      (uint64_t)w[3] << 24 | (uint64_t)w[4] << 32 | (uint64_t)w[5] << 40 |
                      (uint64_t)w[6] << 48 | (uint64_t)w[7] << 56;

@@ -11,23 +11,29 @@
  * would be smaller but cannot answer substring filters (`|= "rror"`,
  * `|= "10.0.0.1"`) without false negatives, which LogQL forbids.
  *
- * Sizing: the filter is built at 4 bits per gram occurrence and then folded
- * in halves (OR of the two halves; a power-of-two size with masked positions
- * makes this exact) while the fill stays under 40%, so its size follows the
- * number of distinct grams without counting them. Each gram sets 3 bits in
- * one 64-bit word (a "blocked" filter: one memory access per gram, which is
- * what makes building it at flush speed possible); a 40%-full filter answers
- * "maybe" for an absent gram about 8% of the time, and a needle of n bytes
- * has n-3 grams that must all pass. Measured sizes are in docs/STORAGE.md.
+ * Sizing: the builder collects the distinct grams of what it is given (a
+ * hash set of 4-byte values), then sizes the filter for them: 3 bits per gram
+ * in one 64-bit word (a "blocked" filter: one memory access per gram), and
+ * as many words as keep the filter at most 40% full, so that an absent gram
+ * reads "maybe" about 6% of the time; a needle of n bytes has n-3 grams that
+ * must all pass. A block whose grams are mostly distinct (random data) gets
+ * no filter: it would be larger than it could ever save. One filter may
+ * cover several consecutive blocks of a stream (the part writer groups them:
+ * their distinct grams overlap, so a shared filter is much smaller than one
+ * per block). Measured sizes are in docs/STORAGE.md.
  *
- * Encoding (bytes, stored in a part's bloom section, one per block):
+ * Encoding (bytes, stored in a part's bloom section):
  *     0  1  number of bits per gram k (1..4)
- *     1  1  log2 of the number of bits m (6..32)
- *     2  1  layout (1: word-blocked, as below)
+ *     1  1  layout 1: log2 of the number of bits m (6..32); layout 2: 0
+ *     2  1  layout: 1 or 2, as below
  *     3  1  reserved (0)
- *     4  m/8 the m/64 words, each 8 bytes little-endian
- * Gram g (4 bytes read little-endian) is hashed to 64 bits h; it sets, in
- * word (h mod m/64), the bits (h >> 32+6j) & 63 for j = 0..k-1.
+ *     4  .  the words, each 8 bytes little-endian: m/64 of them (layout 1),
+ *           (length - 4) / 8 of them (layout 2, at least one)
+ * Gram g (4 bytes read little-endian) is hashed to 64 bits h; it sets, in one
+ * word, the bits (h >> 32+6j) & 63 for j = 0..k-1. The word is h mod (m/64)
+ * in layout 1 (sizes are powers of two; written by the first version of the
+ * part writer) and ((h mod 2^32) * words) >> 32 in layout 2 (any number of
+ * words; what the writer produces now).
  */
 #ifndef STRATA_BLOOM_H
 #define STRATA_BLOOM_H
@@ -43,11 +49,30 @@
 #define BLOOM_HEADER 4
 
 /*
- * Build the filter of the lines lines[0..n) (data + sizes: the lines are
- * back to back in data) and append its encoding to out. When even the
- * largest filter would be too full to prune anything, nothing is appended
- * (an empty filter means "may contain anything").
+ * A filter under construction: the distinct grams of the lines added so far.
+ * Caller-owned; bloom_builder_release frees what it holds.
  */
+struct bloom_builder {
+    uint32_t *slots; /* private: open addressing, 0 = empty */
+    size_t cap, n;   /* private: slots (a power of two), distinct non-zero grams */
+    bool zero;       /* private: the gram "\0\0\0\0" was seen */
+    uint64_t grams;  /* gram occurrences added since the last finish */
+};
+
+void bloom_builder_init(struct bloom_builder *b);
+/* Add the grams of lines[0..n) (data + sizes: the lines are back to back in data). */
+void bloom_builder_add(struct bloom_builder *b, const char *data, const uint32_t *sizes,
+                       uint32_t n);
+/*
+ * Append the encoding of the filter of everything added since init (or the
+ * last finish) to out, and start over. When the grams are too many and too
+ * distinct for a filter to prune anything, nothing is appended (an empty
+ * filter means "may contain anything"). 0 or STRATA_ETOOLARGE from out.
+ */
+int bloom_builder_finish(struct bloom_builder *b, struct buf *out);
+void bloom_builder_release(struct bloom_builder *b);
+
+/* The filter of lines[0..n) in one call (a builder used once). */
 int bloom_build(struct buf *out, const char *data, const uint32_t *sizes, uint32_t n);
 
 /* The grams of a query's needles, hashed once per query. */

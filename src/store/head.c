@@ -363,8 +363,9 @@ uint64_t head_check(struct tier *t, struct push_batch *b, struct push_result *re
 void head_append(struct tier *t, const struct push_batch *b, const uint8_t *accept)
 {
     struct head *h = H(t);
-    struct buf mb, scratch;
-    buf_init(&mb, BUF_UNLIMITED);
+    struct buf scratch;
+    struct labels_encoder menc;
+    labels_encoder_init(&menc);
     buf_init(&scratch, BUF_UNLIMITED);
     uint64_t k = 0, entries = 0, bytes = 0, mem = 0;
     int64_t now = clock_mono_ns();
@@ -389,11 +390,8 @@ void head_append(struct tier *t, const struct push_batch *b, const uint8_t *acce
                 continue;
             const struct entry *e = &sb->entries[j];
             struct slice meta = {"", 0};
-            if (e->n_meta) {
-                buf_reset(&mb);
-                if (labels_encode(&mb, e->meta, e->n_meta) == 0)
-                    meta = buf_slice(&mb);
-            }
+            if (e->n_meta && labels_encoder_encode(&menc, e->meta, e->n_meta, &meta) < 0)
+                meta = (struct slice){"", 0};
             chunk_add(s->active, e->ts, e->line, meta);
             if (!s->has_data || e->ts > s->max_ts)
                 s->max_ts = e->ts;
@@ -411,7 +409,7 @@ void head_append(struct tier *t, const struct push_batch *b, const uint8_t *acce
         s->last_append = now;
         pthread_mutex_unlock(&s->mu);
     }
-    buf_release(&mb);
+    labels_encoder_release(&menc);
     buf_release(&scratch);
     if (entries) {
         int64_t zero = 0;
@@ -465,7 +463,7 @@ struct hcursor {
     struct run *runs;
     uint32_t n_runs;
     int64_t start, end;
-    bool backward, want_lines;
+    bool backward, want_lines, want_meta;
     struct tier_read_stats *stats;
     /* sequential mode: the current run and the position in [lo, hi) */
     uint32_t run_pos, lo, hi, pos;
@@ -497,10 +495,10 @@ static void buffers(struct hcursor *c)
         return;
     c->ts = xmallocarray(BATCH_MAX, sizeof(*c->ts));
     c->sizes = xmallocarray(BATCH_MAX, sizeof(*c->sizes));
-    if (c->want_lines) {
+    if (c->want_lines)
         c->lines = xmallocarray(BATCH_MAX, sizeof(*c->lines));
+    if (c->want_lines || c->want_meta)
         c->meta = xmallocarray(BATCH_MAX, sizeof(*c->meta));
-    }
 }
 
 /* Fill slot k of the batch from (run, idx); returns true when it has metadata. */
@@ -511,9 +509,10 @@ static bool fill(struct hcursor *c, uint32_t k, const struct run *r, uint32_t i,
         c->ts[k] = b->ts[i];
         c->sizes[k] = b->len[i];
     }
-    if (!c->want_lines)
+    if (c->want_lines)
+        c->lines[k] = (struct slice){b->data + b->off[i], b->len[i]};
+    else if (!c->want_meta)
         return false;
-    c->lines[k] = (struct slice){b->data + b->off[i], b->len[i]};
     c->meta[k] = (struct slice){b->data + b->moff[i], b->mlen[i]};
     return b->mlen[i] != 0;
 }
@@ -610,7 +609,7 @@ static const struct tier_cursor_ops hcursor_ops = {hcursor_next, hcursor_close};
  * on each. Caller holds the stream's mutex (or the chunks are frozen).
  */
 static struct tier_cursor *cursor_new(struct hchunk *const *chunks, int nchunks, int64_t start,
-                                      int64_t end, bool backward, bool want_lines,
+                                      int64_t end, bool backward, bool want_lines, bool want_meta,
                                       struct tier_read_stats *stats)
 {
     uint32_t nr = 0;
@@ -623,6 +622,7 @@ static struct tier_cursor *cursor_new(struct hchunk *const *chunks, int nchunks,
     c->end = end;
     c->backward = backward;
     c->want_lines = want_lines;
+    c->want_meta = want_meta;
     c->stats = stats;
     bool ordered = true;
     int64_t prev_max = INT64_MIN;
@@ -705,7 +705,8 @@ static int walk(struct tier *tier, const struct tier_query *q, struct arena *a, 
                 ch[nc++] = s->active;
             struct tier_cursor *cur = NULL;
             if (nc && cursors)
-                cur = cursor_new(ch, nc, q->start, q->end, q->backward, q->want_lines, q->stats);
+                cur = cursor_new(ch, nc, q->start, q->end, q->backward, q->want_lines, q->want_meta,
+                                 q->stats);
             pthread_mutex_unlock(&s->mu);
             if (!nc)
                 continue;
@@ -844,7 +845,7 @@ static int gen_each(struct handover *ho, handover_stream_fn fn, void *arg)
             .entries = c->entries,
             .bytes = c->bytes,
         };
-        hs.cursor = cursor_new(&c, 1, INT64_MIN, INT64_MAX, false, true, NULL);
+        hs.cursor = cursor_new(&c, 1, INT64_MIN, INT64_MAX, false, true, true, NULL);
         rc = fn(arg, &hs);
         hs.cursor->ops->close(hs.cursor);
     }
@@ -1004,6 +1005,7 @@ static void head_close(struct tier *tier)
 
 static const struct tier_ops head_ops = {
     .name = "head",
+    .meta_without_lines = true,
     .select = head_select,
     .series = head_series,
     .stats = head_stats,

@@ -1090,6 +1090,7 @@ static void local_close(struct tier *tier)
 
 static const struct tier_ops local_ops = {
     .name = "local",
+    .meta_without_lines = true,
     .select = local_select,
     .series = local_series,
     .stats = local_stats,

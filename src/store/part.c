@@ -1,7 +1,7 @@
 /*
  * part.c - the part format, and its writer.
  *
- * Part file format, version 1
+ * Part file format, version 2
  * ===========================
  *
  * All integers are little-endian; uvarint is unsigned LEB128. A part holds
@@ -12,11 +12,11 @@
  * Header (16 bytes, offset 0):
  *
  *     0   8  magic "STRATAPT"
- *     8   4  format version (1)
+ *     8   4  format version (2; readers also read version 1, below)
  *    12   4  CRC32C of bytes 0..12
  *
- * Block frames. Each block of a stream is two frames, written one after the
- * other; the block table records where they are.
+ * Block frames. Each block of a stream is two or three frames, written one
+ * after the other; the block table records where they are.
  *
  *   TS frame (not compressed: counting and time-bucketing read only this):
  *     0   1  tsw: bits per timestamp delta (0..64)
@@ -31,12 +31,34 @@
  *     .   8  zero bytes (so that the decoder may load 8 bytes at any value)
  *
  *   Data frame: one zstd frame. Decompressed (data_raw_len bytes) it is the
- *   block's lines back to back (their lengths are the sizes above), then,
- *   only when the block has flag HAS_META, for each entry: uvarint length and
- *   that many bytes of structured metadata in labels_encode form (0 = none).
+ *   block's lines back to back (their lengths are the sizes above).
  *
- * Bloom section: the blocks' 4-gram bloom filters back to back (encoding in
- * bloom.h); a block's filter may be empty (nothing can be pruned).
+ *   Metadata frame, only when the block has flag META_FRAME (some entry has
+ *   structured metadata), right after the data frame: one zstd frame whose
+ *   content (its length is in the zstd frame header, at most 2^30) is a
+ *   dictionary of the block's distinct metadata values and each entry's
+ *   index into it:
+ *       uvarint d (1 .. entries), then d values: uvarint length and that
+ *       many bytes in labels_encode form (length 0: no metadata)
+ *       1 byte w: bits per index (0..32); d <= 2^w
+ *       entries indexes of w bits each, packed as the TS frame's values
+ *       8 zero bytes
+ *   Metadata is kept apart from the lines so that queries that need it but
+ *   not the lines (counts whose series include metadata) read this small
+ *   frame, not the data frame; entries of one stream usually share one or a
+ *   few values (detected_level), which cost nothing per entry here.
+ *
+ *   Version 1 parts (the first writer) have no metadata frame; their blocks
+ *   with flag HAS_META carry the metadata in the data frame instead, after
+ *   the lines: for each entry, uvarint length and that many bytes (0 =
+ *   none); data_raw_len covers both. Their block records end with 8 reserved
+ *   bytes and their filters (one per block) use bloom layout 1.
+ *
+ * Bloom section: 4-gram bloom filters back to back (encoding in bloom.h).
+ * One filter covers one or more consecutive blocks of a stream (the writer
+ * puts up to part_writer_options.bloom_blocks blocks in one filter; those
+ * blocks' records give the same offset, length and CRC); a block's filter
+ * may be empty (nothing can be pruned).
  *
  * Meta section: records of uvarint tag, uvarint length, bytes. Tag 1: the
  * tenant. Tag 2: the ids of the parts this one supersedes (uvarint count, then
@@ -57,14 +79,18 @@
  * >= the previous block's max_ts):
  *
  *     0   8  min_ts           8  8  max_ts
- *    16   4  entries (at most 2^18)   20  4  flags (bit 0: HAS_META)
+ *    16   4  entries (at most 2^18)   20  4  flags (bit 0: HAS_META, version 1
+ *            only; bit 1: META_FRAME, version 2 only; other bits 0)
  *    24   8  bytes of lines
  *    32   8  ts frame offset 40  4  ts frame length    44  4  its CRC32C
  *    48   8  data frame offset 56 4  data frame length 60  4  its CRC32C
  *    64   4  data_raw_len: the data frame's decompressed length (at most 2^30)
  *    68   4  bloom length    72  8  bloom offset (in the bloom section)
  *    80   4  CRC32C of the bloom
- *    84   4  stream index    88  8  reserved (0)
+ *    84   4  stream index
+ *    88   4  metadata frame length (0 without META_FRAME; its offset is the
+ *            data frame's offset + length)
+ *    92   4  its CRC32C
  *
  * Labels section: each stream's labels in labels_encode form.
  *
@@ -75,7 +101,7 @@
  *
  * Footer (the last 256 bytes):
  *
- *     0   4  format version (1)     4   4  flags (0)
+ *     0   4  format version (2)     4   4  flags (0)
  *     8   8  part id               16   4  level (0 flush, 1 compaction)
  *    20   4  zstd level            24   8  number of streams
  *    32   8  number of blocks      40   8  min_ts        48  8  max_ts
@@ -127,6 +153,20 @@ struct wstream {
     uint32_t labels_off, labels_len;
 };
 
+/*
+ * The distinct metadata values of the block being built, each entry's index
+ * into them, and a hash table to find them (see "Metadata frame" above).
+ */
+struct mdict {
+    struct buf enc;      /* the values as the frame stores them: uvarint length, bytes */
+    uint32_t *off, *len; /* value v: its bytes are enc[off[v] .. off[v]+len[v]) */
+    uint64_t *hash;      /* and their hash64 */
+    uint32_t n, cap;     /* values */
+    uint32_t *slots;     /* value index + 1, 0 = empty; n_slots is a power of two */
+    uint32_t n_slots;
+    uint32_t last; /* the previous entry's value */
+};
+
 struct part_writer {
     struct part_writer_options o;
     char *tenant;
@@ -139,12 +179,17 @@ struct part_writer {
 
     /* the block being built */
     int64_t *ts;
-    uint32_t *sizes;
+    uint32_t *sizes, *midx;
     uint64_t *tmp;
     uint32_t bn, bcap;
-    struct buf lines, meta, frame, bloom;
+    struct buf lines, frame, mframe, bloom;
+    struct mdict md;
     bool has_meta;
     uint64_t braw;
+
+    /* the bloom filter being built over the stream's last blocks: records first_group.. */
+    struct bloom_builder bb;
+    uint32_t group_first, group_n;
 
     /* the stream being written */
     bool in_stream;
@@ -181,12 +226,16 @@ int part_writer_open(const struct part_writer_options *o, struct part_writer **o
     w->o.dir = NULL;
     if (!w->o.block_bytes)
         w->o.block_bytes = 1u << 20;
+    if (!w->o.bloom_blocks)
+        w->o.bloom_blocks = PART_BLOOM_BLOCKS;
+    bloom_builder_init(&w->bb);
     w->f.fd = w->bf.fd = -1;
     w->min_ts = INT64_MAX;
     w->max_ts = INT64_MIN;
     buf_init(&w->lines, BUF_UNLIMITED);
-    buf_init(&w->meta, BUF_UNLIMITED);
+    buf_init(&w->md.enc, BUF_UNLIMITED);
     buf_init(&w->frame, BUF_UNLIMITED);
+    buf_init(&w->mframe, BUF_UNLIMITED);
     buf_init(&w->bloom, BUF_UNLIMITED);
     buf_init(&w->labels, UINT32_MAX);
     int rc = 0;
@@ -224,6 +273,152 @@ fail:
 uint64_t part_writer_entries(const struct part_writer *w)
 {
     return w->entries;
+}
+
+/* Compress src into w->frame (at the part's level); *out_len its length. */
+static int compress_frame(struct part_writer *w, const void *src, size_t n, size_t *out_len)
+{
+    size_t bound = ZSTD_compressBound(n);
+    buf_reset(&w->frame);
+    int rc = buf_reserve(&w->frame, bound);
+    if (rc < 0)
+        return fail(w, rc);
+    size_t clen = ZSTD_compress2(w->cctx, w->frame.ptr, bound, src, n);
+    if (ZSTD_isError(clen)) {
+        log_error("part: zstd: %s", ZSTD_getErrorName(clen));
+        return fail(w, STRATA_EINTERNAL);
+    }
+    *out_len = clen;
+    return 0;
+}
+
+static void mdict_reset(struct mdict *d)
+{
+    buf_reset(&d->enc);
+    if (d->n)
+        memset(d->slots, 0, d->n_slots * sizeof(uint32_t));
+    d->n = 0;
+    d->last = 0;
+}
+
+static void mdict_release(struct mdict *d)
+{
+    buf_release(&d->enc);
+    free(d->off);
+    free(d->len);
+    free(d->hash);
+    free(d->slots);
+}
+
+static void mdict_grow_slots(struct mdict *d)
+{
+    uint32_t ns = d->n_slots ? d->n_slots * 2 : 64;
+    uint32_t *slots = xcalloc(ns, sizeof(uint32_t));
+    for (uint32_t v = 0; v < d->n; v++) {
+        uint32_t k = (uint32_t)d->hash[v] & (ns - 1);
+        while (slots[k])
+            k = (k + 1) & (ns - 1);
+        slots[k] = v + 1;
+    }
+    free(d->slots);
+    d->slots = slots;
+    d->n_slots = ns;
+}
+
+/* The index of meta in the block's dictionary, added if new. */
+static int mdict_index(struct mdict *d, struct slice meta, uint32_t *out)
+{
+    /* Consecutive entries of a stream mostly carry the same metadata. */
+    if (d->n && d->len[d->last] == meta.len &&
+        !memcmp(d->enc.ptr + d->off[d->last], meta.ptr, meta.len)) {
+        *out = d->last;
+        return 0;
+    }
+    uint64_t h = hash64(meta.ptr, meta.len);
+    if (2 * (d->n + 1) > d->n_slots)
+        mdict_grow_slots(d);
+    uint32_t k = (uint32_t)h & (d->n_slots - 1);
+    for (; d->slots[k]; k = (k + 1) & (d->n_slots - 1)) {
+        uint32_t v = d->slots[k] - 1;
+        if (d->hash[v] == h && d->len[v] == meta.len &&
+            !memcmp(d->enc.ptr + d->off[v], meta.ptr, meta.len)) {
+            *out = d->last = v;
+            return 0;
+        }
+    }
+    if (d->n == d->cap) {
+        d->cap = d->cap ? d->cap * 2 : 16;
+        d->off = xreallocarray(d->off, d->cap, sizeof(uint32_t));
+        d->len = xreallocarray(d->len, d->cap, sizeof(uint32_t));
+        d->hash = xreallocarray(d->hash, d->cap, sizeof(uint64_t));
+    }
+    int rc = buf_put_uvarint(&d->enc, meta.len);
+    size_t at = d->enc.len;
+    if (!rc && meta.len)
+        rc = buf_append(&d->enc, meta.ptr, meta.len);
+    if (rc < 0)
+        return rc;
+    d->off[d->n] = (uint32_t)at;
+    d->len[d->n] = (uint32_t)meta.len;
+    d->hash[d->n] = h;
+    d->slots[k] = d->n + 1;
+    *out = d->last = d->n++;
+    return 0;
+}
+
+/* The raw content of the block's metadata frame, in w->mframe. */
+static int build_meta_frame(struct part_writer *w)
+{
+    const struct mdict *d = &w->md;
+    unsigned iw = d->n > 1 ? bit_width(d->n - 1) : 0;
+    size_t ib = bits_bytes(w->bn, iw);
+    buf_reset(&w->mframe);
+    int rc = buf_put_uvarint(&w->mframe, d->n);
+    if (!rc)
+        rc = buf_append(&w->mframe, d->enc.ptr, d->enc.len);
+    if (!rc)
+        rc = buf_reserve(&w->mframe, 1 + ib + PART_TS_FRAME_PAD);
+    if (rc < 0)
+        return rc;
+    unsigned char *p = (unsigned char *)w->mframe.ptr + w->mframe.len;
+    memset(p, 0, 1 + ib + PART_TS_FRAME_PAD);
+    p[0] = (unsigned char)iw;
+    for (uint32_t i = 0; i < w->bn; i++)
+        w->tmp[i] = w->midx[i];
+    bits_pack(p + 1, w->tmp, w->bn, iw);
+    w->mframe.len += 1 + ib + PART_TS_FRAME_PAD;
+    return 0;
+}
+
+/*
+ * Write the bloom filter of the stream's last blocks (records group_first
+ * onwards) and point their records at it.
+ */
+static int close_group(struct part_writer *w)
+{
+    if (w->rc || !w->group_n)
+        return w->rc;
+    buf_reset(&w->bloom);
+    int rc = bloom_builder_finish(&w->bb, &w->bloom);
+    if (rc < 0)
+        return fail(w, rc);
+    uint64_t bloom_off = w->bloom_off;
+    uint32_t bloom_len = (uint32_t)w->bloom.len;
+    uint32_t bloom_crc = bloom_len ? crc32c(0, w->bloom.ptr, bloom_len) : 0;
+    if (bloom_len) {
+        if ((rc = fsio_write(&w->bf, w->bloom.ptr, bloom_len)) < 0)
+            return fail(w, rc);
+        w->bloom_off += bloom_len;
+    }
+    for (uint32_t i = w->group_first; i < w->n_blocks; i++) {
+        unsigned char *r = w->blocks + (size_t)i * PART_BLOCK_REC;
+        le_put32(r + 68, bloom_len);
+        le_put64(r + 72, bloom_len ? bloom_off : 0);
+        le_put32(r + 80, bloom_crc);
+    }
+    w->group_first = w->n_blocks;
+    w->group_n = 0;
+    return 0;
 }
 
 /* Compress and write the block being built. */
@@ -265,40 +460,36 @@ static int flush_block(struct part_writer *w)
         return fail(w, rc);
     w->off += flen;
 
-    /* Bloom filter of the lines (before the metadata is appended to them). */
-    buf_reset(&w->bloom);
-    if (w->o.bloom && (rc = bloom_build(&w->bloom, w->lines.ptr, w->sizes, n)) < 0)
-        return fail(w, rc);
-    uint64_t bloom_off = w->bloom_off;
-    uint32_t bloom_len = (uint32_t)w->bloom.len;
-    uint32_t bloom_crc = bloom_len ? crc32c(0, w->bloom.ptr, bloom_len) : 0;
-    if (bloom_len) {
-        if ((rc = fsio_write(&w->bf, w->bloom.ptr, bloom_len)) < 0)
-            return fail(w, rc);
-        w->bloom_off += bloom_len;
-    }
+    /* The bloom filter covers this block and the group's others (written by close_group). */
+    if (w->o.bloom)
+        bloom_builder_add(&w->bb, w->lines.ptr, w->sizes, n);
 
     /* Data frame. */
-    if (w->has_meta && (rc = buf_append(&w->lines, w->meta.ptr, w->meta.len)) < 0)
-        return fail(w, rc);
     size_t raw = w->lines.len;
     if (raw > PART_MAX_BLOCK_BYTES)
         return fail(w, STRATA_ETOOLARGE);
-    size_t bound = ZSTD_compressBound(raw);
-    buf_reset(&w->frame);
-    if ((rc = buf_reserve(&w->frame, bound)) < 0)
-        return fail(w, rc);
-    size_t clen =
-        ZSTD_compress2(w->cctx, w->frame.ptr, bound, w->lines.len ? w->lines.ptr : "", raw);
-    if (ZSTD_isError(clen)) {
-        log_error("part: zstd: %s", ZSTD_getErrorName(clen));
-        return fail(w, STRATA_EINTERNAL);
-    }
-    uint32_t data_crc = crc32c(0, w->frame.ptr, clen);
+    size_t data_len = 0, clen = 0;
+    if ((rc = compress_frame(w, w->lines.len ? w->lines.ptr : "", raw, &data_len)) < 0)
+        return rc;
+    uint32_t data_crc = crc32c(0, w->frame.ptr, data_len);
     uint64_t data_off = w->off;
-    if ((rc = fsio_write(&w->f, w->frame.ptr, clen)) < 0)
+    if ((rc = fsio_write(&w->f, w->frame.ptr, data_len)) < 0)
         return fail(w, rc);
-    w->off += clen;
+    w->off += data_len;
+
+    /* Metadata frame. */
+    uint32_t meta_len = 0, meta_crc = 0;
+    if (w->has_meta) {
+        if ((rc = build_meta_frame(w)) < 0)
+            return fail(w, rc);
+        if ((rc = compress_frame(w, w->mframe.ptr, w->mframe.len, &clen)) < 0)
+            return rc;
+        meta_len = (uint32_t)clen;
+        meta_crc = crc32c(0, w->frame.ptr, clen);
+        if ((rc = fsio_write(&w->f, w->frame.ptr, clen)) < 0)
+            return fail(w, rc);
+        w->off += clen;
+    }
 
     /* Block record. */
     if (w->n_blocks == w->cap_blocks) {
@@ -310,19 +501,18 @@ static int flush_block(struct part_writer *w)
     le_put64(r + 0, (uint64_t)w->ts[0]);
     le_put64(r + 8, (uint64_t)w->ts[n - 1]);
     le_put32(r + 16, n);
-    le_put32(r + 20, w->has_meta ? PART_BLOCK_HAS_META : 0);
+    le_put32(r + 20, w->has_meta ? PART_BLOCK_META_FRAME : 0);
     le_put64(r + 24, w->braw);
     le_put64(r + 32, ts_off);
     le_put32(r + 40, (uint32_t)flen);
     le_put32(r + 44, ts_crc);
     le_put64(r + 48, data_off);
-    le_put32(r + 56, (uint32_t)clen);
+    le_put32(r + 56, (uint32_t)data_len);
     le_put32(r + 60, data_crc);
     le_put32(r + 64, (uint32_t)raw);
-    le_put32(r + 68, bloom_len);
-    le_put64(r + 72, bloom_off);
-    le_put32(r + 80, bloom_crc);
     le_put32(r + 84, w->n_streams);
+    le_put32(r + 88, meta_len);
+    le_put32(r + 92, meta_crc);
     w->n_blocks++;
     w->cur.n_blocks++;
 
@@ -330,7 +520,9 @@ static int flush_block(struct part_writer *w)
     w->braw = 0;
     w->has_meta = false;
     buf_reset(&w->lines);
-    buf_reset(&w->meta);
+    mdict_reset(&w->md);
+    if (w->o.bloom && ++w->group_n >= w->o.bloom_blocks)
+        return close_group(w);
     return 0;
 }
 
@@ -347,6 +539,8 @@ int part_writer_begin_stream(struct part_writer *w, uint64_t fp, const struct la
     w->cur.max_ts = INT64_MIN;
     w->cur.first_block = w->n_blocks;
     w->cur.labels_off = (uint32_t)w->labels.len;
+    w->group_first = w->n_blocks;
+    w->group_n = 0;
     int rc = labels_encode(&w->labels, labels, n_labels);
     if (rc < 0)
         return fail(w, rc);
@@ -366,12 +560,11 @@ int part_writer_add(struct part_writer *w, int64_t ts, struct slice line, struct
         w->ts = xreallocarray(w->ts, w->bcap, sizeof(*w->ts));
         w->sizes = xreallocarray(w->sizes, w->bcap, sizeof(*w->sizes));
         w->tmp = xreallocarray(w->tmp, w->bcap, sizeof(*w->tmp));
+        w->midx = xreallocarray(w->midx, w->bcap, sizeof(*w->midx));
     }
     int rc = buf_append(&w->lines, line.ptr, line.len);
     if (!rc)
-        rc = buf_put_uvarint(&w->meta, meta.len);
-    if (!rc && meta.len)
-        rc = buf_append(&w->meta, meta.ptr, meta.len);
+        rc = mdict_index(&w->md, meta, &w->midx[w->bn]);
     if (rc < 0)
         return fail(w, rc);
     if (meta.len)
@@ -386,7 +579,7 @@ int part_writer_add(struct part_writer *w, int64_t ts, struct slice line, struct
         w->cur.max_ts = ts;
     w->cur.entries++;
     w->cur.bytes += line.len;
-    if (w->braw + w->meta.len >= w->o.block_bytes || w->bn >= PART_MAX_BLOCK_ENTRIES)
+    if (w->braw + w->md.enc.len >= w->o.block_bytes || w->bn >= PART_MAX_BLOCK_ENTRIES)
         return flush_block(w);
     return 0;
 }
@@ -398,6 +591,8 @@ int part_writer_end_stream(struct part_writer *w)
     if (!w->in_stream)
         return fail(w, STRATA_EINTERNAL);
     int rc = flush_block(w);
+    if (!rc)
+        rc = close_group(w);
     if (rc < 0)
         return rc;
     w->in_stream = false;
@@ -749,9 +944,12 @@ void part_writer_abort(struct part_writer *w)
     free(w->ts);
     free(w->sizes);
     free(w->tmp);
+    free(w->midx);
     buf_release(&w->lines);
-    buf_release(&w->meta);
+    mdict_release(&w->md);
     buf_release(&w->frame);
+    buf_release(&w->mframe);
+    bloom_builder_release(&w->bb);
     buf_release(&w->bloom);
     buf_release(&w->labels);
     free(w->streams);

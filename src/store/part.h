@@ -70,6 +70,12 @@ struct part_writer_options {
     const uint64_t *supersedes;
     uint32_t n_supersedes;
     bool bloom; /* build bloom filters (on by default in the store) */
+    /*
+     * Consecutive blocks of a stream that share one filter (0: 4). Sharing
+     * makes filters several times smaller, since a stream's blocks have most
+     * of their grams in common, at the price of coarser skipping.
+     */
+    uint32_t bloom_blocks;
 };
 
 int part_writer_open(const struct part_writer_options *o, struct part_writer **out);
@@ -176,12 +182,15 @@ void part_stream_stats(const struct part *p, uint32_t stream, int64_t start, int
  * Where one block's bytes are in the file (absolute offsets), for readers
  * that fetch ranges ahead of a cursor (object storage). block is an index
  * into the part's block table (a stream's blocks are first_block ..
- * first_block + n_blocks - 1); bloom_len 0 means the block has no filter.
+ * first_block + n_blocks - 1). meta_len 0 means the block has no metadata
+ * frame (version 1 parts keep metadata in the data frame); bloom_len 0 means
+ * the block has no filter, and blocks that share a filter (version 2) give
+ * the same bloom range.
  */
 struct part_block_loc {
     int64_t min_ts, max_ts;
-    uint64_t ts_off, data_off, bloom_off;
-    uint32_t ts_len, data_len, bloom_len;
+    uint64_t ts_off, data_off, meta_off, bloom_off;
+    uint32_t ts_len, data_len, meta_len, bloom_len;
 };
 void part_block_loc(const struct part *p, uint32_t block, struct part_block_loc *out);
 /*
@@ -191,9 +200,12 @@ void part_block_loc(const struct part *p, uint32_t block, struct part_block_loc 
  */
 uint32_t part_cursor_plan(const struct tier_cursor *c, const uint32_t **blocks);
 
-/* Where a part's bytes go: timestamp frames, data frames, bloom filters, index and footer. */
+/*
+ * Where a part's bytes go: timestamp frames, data frames, metadata frames,
+ * bloom filters, index and footer (and header).
+ */
 struct part_sizes {
-    uint64_t ts, data, bloom, index;
+    uint64_t ts, data, meta, bloom, index;
 };
 void part_get_sizes(const struct part *p, struct part_sizes *out);
 

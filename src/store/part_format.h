@@ -11,14 +11,18 @@
 
 #include "store/le.h"
 
-#define PART_MAGIC          "STRATAPT"
-#define PART_VERSION        1
-#define PART_HEADER_SIZE    16
-#define PART_STREAM_REC     64
-#define PART_BLOCK_REC      96
-#define PART_TS_FRAME_HDR   4
-#define PART_TS_FRAME_PAD   8
-#define PART_BLOCK_HAS_META 1u
+#define PART_MAGIC            "STRATAPT"
+#define PART_VERSION          2 /* written; version 1 is read too */
+#define PART_VERSION_1        1
+#define PART_HEADER_SIZE      16
+#define PART_STREAM_REC       64
+#define PART_BLOCK_REC        96
+#define PART_TS_FRAME_HDR     4
+#define PART_TS_FRAME_PAD     8
+#define PART_BLOCK_HAS_META   1u /* version 1: metadata in the data frame */
+#define PART_BLOCK_META_FRAME 2u /* version 2: metadata in its own frame */
+/* Blocks of a stream that share one bloom filter, unless the writer is told otherwise. */
+#define PART_BLOOM_BLOCKS 4
 /* Limits a reader enforces before allocating anything for a block. */
 #define PART_MAX_BLOCK_ENTRIES (1u << 18)
 #define PART_MAX_BLOCK_BYTES   (1u << 30)

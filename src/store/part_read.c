@@ -32,7 +32,15 @@ struct rblock {
     uint64_t raw;
     uint64_t ts_off, data_off, bloom_off;
     uint32_t ts_len, ts_crc, data_len, data_crc, data_raw_len, bloom_len, bloom_crc, stream;
+    uint32_t meta_len, meta_crc; /* the metadata frame (META_FRAME), after the data frame */
 };
+
+/*
+ * Frames of a mapped part whose checksum has been verified once (bits per
+ * block): the mapping is of an immutable file, so a second check would find
+ * the same bytes. Parts read through read_at are checked on every read.
+ */
+enum { CHECKED_TS = 1, CHECKED_DATA = 2, CHECKED_META = 4, CHECKED_BLOOM = 8 };
 
 struct pvalue {
     struct slice value;
@@ -60,8 +68,24 @@ struct part {
     struct pname *names;
     uint32_t n_names;
     uint64_t bloom_off, bloom_len;
+    uint32_t version;
     bool verify;
+    unsigned char *checked; /* per block, CHECKED_* bits (atomic); NULL unless mapped */
 };
+
+/* Whether frame bit `what` of block i needs its checksum verified (and may skip it after). */
+static bool must_check(const struct part *p, uint32_t i, unsigned what)
+{
+    if (!p->verify)
+        return false;
+    return !p->checked || !(__atomic_load_n(&p->checked[i], __ATOMIC_RELAXED) & what);
+}
+
+static void mark_checked(const struct part *p, uint32_t i, unsigned what)
+{
+    if (p->checked)
+        __atomic_fetch_or(&p->checked[i], (unsigned char)what, __ATOMIC_RELAXED);
+}
 
 /* ---- zstd decompression contexts, shared by every cursor ---- */
 
@@ -254,12 +278,14 @@ int part_open(const struct part_source *src, bool verify, struct part **out, cha
     if (rc < 0)
         goto fail;
     memcpy(hdrc, hdr, sizeof(hdrc));
-    if (memcmp(hdrc, PART_MAGIC, 8) || le_get32(hdrc + 8) != PART_VERSION ||
+    p->version = le_get32(hdrc + 8);
+    if (memcmp(hdrc, PART_MAGIC, 8) ||
+        (p->version != PART_VERSION && p->version != PART_VERSION_1) ||
         (verify && le_get32(hdrc + 12) != crc32c(0, hdrc, 12))) {
         rc = corrupt(err, errlen, "bad header");
         goto fail;
     }
-    if (memcmp(ft + PF_MAGIC, PART_MAGIC, 8) || le_get32(ft + PF_VERSION) != PART_VERSION ||
+    if (memcmp(ft + PF_MAGIC, PART_MAGIC, 8) || le_get32(ft + PF_VERSION) != p->version ||
         (verify && le_get32(ft + PF_CRC) != crc32c(0, ft, PF_CRC))) {
         rc = corrupt(err, errlen, "bad footer");
         goto fail;
@@ -355,6 +381,18 @@ int part_open(const struct part_source *src, bool verify, struct part **out, cha
         b->bloom_off = le_get64(r + 72);
         b->bloom_crc = le_get32(r + 80);
         b->stream = le_get32(r + 84);
+        uint32_t known = PART_BLOCK_HAS_META;
+        if (p->version != PART_VERSION_1) {
+            b->meta_len = le_get32(r + 88);
+            b->meta_crc = le_get32(r + 92);
+            known = PART_BLOCK_META_FRAME;
+        }
+        if ((b->flags & ~known) || !(b->flags & PART_BLOCK_META_FRAME) != !b->meta_len ||
+            (b->meta_len && (b->data_off > frames_end || b->data_len > frames_end - b->data_off ||
+                             b->meta_len > frames_end - b->data_off - b->data_len))) {
+            rc = corrupt(err, errlen, "bad block record");
+            goto fail;
+        }
         if (!b->count || b->count > PART_MAX_BLOCK_ENTRIES ||
             b->data_raw_len > PART_MAX_BLOCK_BYTES || b->max_ts < b->min_ts ||
             b->stream >= p->n_streams || b->ts_off < PART_HEADER_SIZE || b->ts_off > frames_end ||
@@ -367,6 +405,8 @@ int part_open(const struct part_source *src, bool verify, struct part **out, cha
             goto fail;
         }
     }
+    if (src->map && verify)
+        p->checked = xcalloc(p->n_blocks ? p->n_blocks : 1, 1);
     const unsigned char *sr = SEC_PTR(SEC_STREAMS);
     struct buf kb;
     buf_init(&kb, 1u << 20);
@@ -431,6 +471,7 @@ void part_close(struct part *p)
     arena_release(&p->arena);
     free(p->owned_index);
     free(p->blocks);
+    free(p->checked);
     free(p);
 }
 
@@ -594,13 +635,13 @@ static int decode_ts(const struct rblock *b, const unsigned char *fr, size_t len
 }
 
 /*
- * Decompress a data frame into *buf (capacity *cap) and check its length;
- * the metadata area (if any) starts at b->raw.
+ * Decompress a zstd frame of raw_len bytes into *buf (capacity *cap) and
+ * check its length.
  */
-static int decode_data(const struct rblock *b, const unsigned char *fr, size_t len,
-                       unsigned char **buf, size_t *cap)
+static int decompress(const unsigned char *fr, size_t len, size_t raw_len, unsigned char **buf,
+                      size_t *cap)
 {
-    size_t want = (size_t)b->data_raw_len + 1;
+    size_t want = raw_len + 1;
     ZSTD_DCtx *d = dctx_get();
     int rc = 0;
     if (want <= PART_ONESHOT_BYTES) {
@@ -610,7 +651,7 @@ static int decode_data(const struct rblock *b, const unsigned char *fr, size_t l
             *buf = xmalloc(*cap);
         }
         size_t r = ZSTD_decompressDCtx(d, *buf, *cap, fr, len);
-        if (ZSTD_isError(r) || r != b->data_raw_len)
+        if (ZSTD_isError(r) || r != raw_len)
             rc = STRATA_ECORRUPT;
     } else {
         /* Grow the buffer as data really comes out: a damaged frame fails early. */
@@ -625,7 +666,7 @@ static int decode_data(const struct rblock *b, const unsigned char *fr, size_t l
         ZSTD_outBuffer out = {*buf, *cap, 0};
         for (;;) {
             size_t r = ZSTD_decompressStream(d, &out, &in);
-            if (ZSTD_isError(r) || out.pos > b->data_raw_len) {
+            if (ZSTD_isError(r) || out.pos > raw_len) {
                 rc = STRATA_ECORRUPT;
                 break;
             }
@@ -646,11 +687,67 @@ static int decode_data(const struct rblock *b, const unsigned char *fr, size_t l
                 break;
             }
         }
-        if (!rc && out.pos != b->data_raw_len)
+        if (!rc && out.pos != raw_len)
             rc = STRATA_ECORRUPT;
     }
     dctx_put(d);
     return rc;
+}
+
+/* A data frame: the lines (and in version 1, the metadata after them, from b->raw on). */
+static int decode_data(const struct rblock *b, const unsigned char *fr, size_t len,
+                       unsigned char **buf, size_t *cap)
+{
+    return decompress(fr, len, b->data_raw_len, buf, cap);
+}
+
+/*
+ * A metadata frame (format: part.c): decompressed into *buf, its dictionary
+ * into *vals (capacity *vcap), and each entry's value into meta[0..count).
+ * Entries with the same value get the same slice (same pointer).
+ */
+static int decode_meta_frame(const struct rblock *b, const unsigned char *fr, size_t len,
+                             unsigned char **buf, size_t *cap, struct slice **vals, uint32_t *vcap,
+                             struct slice *meta)
+{
+    unsigned long long raw = ZSTD_getFrameContentSize(fr, len);
+    if (raw == ZSTD_CONTENTSIZE_UNKNOWN || raw == ZSTD_CONTENTSIZE_ERROR ||
+        raw > PART_MAX_BLOCK_BYTES)
+        return STRATA_ECORRUPT;
+    int rc = decompress(fr, len, (size_t)raw, buf, cap);
+    if (rc < 0)
+        return rc;
+    const unsigned char *q = *buf, *end = q + raw;
+    uint64_t d;
+    if (read_uv(&q, end, &d) < 0 || d == 0 || d > b->count)
+        return STRATA_ECORRUPT;
+    if (d > *vcap) {
+        free(*vals);
+        *vcap = (uint32_t)d;
+        *vals = xmallocarray(*vcap, sizeof(**vals));
+    }
+    struct slice *v = *vals;
+    for (uint64_t i = 0; i < d; i++)
+        if (read_str(&q, end, &v[i]) < 0)
+            return STRATA_ECORRUPT;
+    if (q == end)
+        return STRATA_ECORRUPT;
+    unsigned w = *q++;
+    if (w > 32 || d > ((uint64_t)1 << w) ||
+        (size_t)(end - q) != bits_bytes(b->count, w) + PART_TS_FRAME_PAD)
+        return STRATA_ECORRUPT;
+    if (w == 0) {
+        for (uint32_t i = 0; i < b->count; i++)
+            meta[i] = v[0];
+        return 0;
+    }
+    for (uint32_t i = 0; i < b->count; i++) {
+        uint64_t x = bits_get(q, i, w);
+        if (x >= d)
+            return STRATA_ECORRUPT;
+        meta[i] = v[x];
+    }
+    return 0;
 }
 
 /* Parse the metadata area of a decompressed block into meta[0..n). */
@@ -666,19 +763,22 @@ static int decode_meta(const struct rblock *b, const unsigned char *data, struct
     return q == end ? 0 : STRATA_ECORRUPT;
 }
 
-static bool block_bloom_passes(const struct part *p, const struct rblock *b,
-                               const struct bloom_query *bq, unsigned char **scratch, size_t *cap,
-                               int *rc)
+static bool block_bloom_passes(const struct part *p, uint32_t bi, const struct bloom_query *bq,
+                               unsigned char **scratch, size_t *cap, int *rc)
 {
+    const struct rblock *b = &p->blocks[bi];
     if (!bq || !bq->n || !b->bloom_len)
         return true;
     const unsigned char *f;
     *rc = src_get(&p->src, p->bloom_off + b->bloom_off, b->bloom_len, scratch, cap, &f);
     if (*rc < 0)
         return true;
-    if (p->verify && crc32c(0, f, b->bloom_len) != b->bloom_crc) {
-        *rc = STRATA_ECORRUPT;
-        return true;
+    if (must_check(p, bi, CHECKED_BLOOM)) {
+        if (crc32c(0, f, b->bloom_len) != b->bloom_crc) {
+            *rc = STRATA_ECORRUPT;
+            return true;
+        }
+        mark_checked(p, bi, CHECKED_BLOOM);
     }
     return bloom_may_contain(f, b->bloom_len, bq);
 }
@@ -689,7 +789,7 @@ struct pcursor {
     struct tier_cursor base;
     struct part *p;
     int64_t start, end;
-    bool backward, want_lines;
+    bool backward, want_lines, want_meta;
     const volatile int *cancel;
     struct tier_read_stats *stats;
     uint32_t *blocks, n_blocks, pos;
@@ -697,8 +797,10 @@ struct pcursor {
     uint32_t *sizes, *sizes_out;
     struct slice *lines, *meta;
     uint32_t cap;
-    unsigned char *data, *scratch;
-    size_t data_cap, scratch_cap;
+    unsigned char *data, *scratch, *mdata;
+    size_t data_cap, scratch_cap, mdata_cap;
+    struct slice *mvals; /* the metadata frame's dictionary */
+    uint32_t mvals_cap;
     void (*release)(void *);
     void *release_arg;
     bool closed;
@@ -715,7 +817,8 @@ static int pcursor_next(struct tier_cursor *tc, struct entry_batch *out)
     while (c->pos < c->n_blocks) {
         if (tier_cancelled(c->cancel))
             return STRATA_ECANCELED;
-        const struct rblock *b = &c->p->blocks[c->blocks[c->pos++]];
+        uint32_t bi = c->blocks[c->pos++];
+        const struct rblock *b = &c->p->blocks[bi];
         if (b->count > c->cap) {
             c->cap = b->count;
             free(c->ts);
@@ -735,8 +838,11 @@ static int pcursor_next(struct tier_cursor *tc, struct entry_batch *out)
         int rc = src_get(&c->p->src, b->ts_off, b->ts_len, &c->scratch, &c->scratch_cap, &fr);
         if (rc < 0)
             return rc;
-        if (c->p->verify && crc32c(0, fr, b->ts_len) != b->ts_crc)
-            return STRATA_ECORRUPT;
+        if (must_check(c->p, bi, CHECKED_TS)) {
+            if (crc32c(0, fr, b->ts_len) != b->ts_crc)
+                return STRATA_ECORRUPT;
+            mark_checked(c->p, bi, CHECKED_TS);
+        }
         if ((rc = decode_ts(b, fr, b->ts_len, c->ts, c->sizes)) < 0)
             return rc;
         /* The entries of this block within [start, end). */
@@ -763,19 +869,26 @@ static int pcursor_next(struct tier_cursor *tc, struct entry_batch *out)
             }
             hi = l;
         }
+        /* Version 1 keeps metadata in the data frame: read it for metadata alone too. */
+        bool want_data = c->want_lines || (c->want_meta && (b->flags & PART_BLOCK_HAS_META));
+        bool want_mframe = (c->want_lines || c->want_meta) && (b->flags & PART_BLOCK_META_FRAME);
         if (c->stats) {
             stat_add(&c->stats->blocks_read, 1);
-            stat_add(&c->stats->bytes_read, b->ts_len + (c->want_lines ? b->data_len : 0));
+            stat_add(&c->stats->bytes_read,
+                     b->ts_len + (want_data ? b->data_len : 0) + (want_mframe ? b->meta_len : 0));
         }
         if (lo >= hi)
             continue;
         bool has_meta = false;
-        if (c->want_lines) {
+        if (want_data) {
             rc = src_get(&c->p->src, b->data_off, b->data_len, &c->scratch, &c->scratch_cap, &fr);
             if (rc < 0)
                 return rc;
-            if (c->p->verify && crc32c(0, fr, b->data_len) != b->data_crc)
-                return STRATA_ECORRUPT;
+            if (must_check(c->p, bi, CHECKED_DATA)) {
+                if (crc32c(0, fr, b->data_len) != b->data_crc)
+                    return STRATA_ECORRUPT;
+                mark_checked(c->p, bi, CHECKED_DATA);
+            }
             if ((rc = decode_data(b, fr, b->data_len, &c->data, &c->data_cap)) < 0)
                 return rc;
             if (c->stats)
@@ -791,6 +904,22 @@ static int pcursor_next(struct tier_cursor *tc, struct entry_batch *out)
                 has_meta = true;
             }
         }
+        if (want_mframe) {
+            rc = src_get(&c->p->src, b->data_off + b->data_len, b->meta_len, &c->scratch,
+                         &c->scratch_cap, &fr);
+            if (rc < 0)
+                return rc;
+            if (must_check(c->p, bi, CHECKED_META)) {
+                if (crc32c(0, fr, b->meta_len) != b->meta_crc)
+                    return STRATA_ECORRUPT;
+                mark_checked(c->p, bi, CHECKED_META);
+            }
+            rc = decode_meta_frame(b, fr, b->meta_len, &c->mdata, &c->mdata_cap, &c->mvals,
+                                   &c->mvals_cap, c->meta);
+            if (rc < 0)
+                return rc;
+            has_meta = true;
+        }
         uint32_t n = hi - lo;
         if (c->stats)
             stat_add(&c->stats->entries_read, n);
@@ -805,17 +934,19 @@ static int pcursor_next(struct tier_cursor *tc, struct entry_batch *out)
                 c->ts_out[i] = c->ts[hi - 1 - i];
                 c->sizes_out[i] = c->sizes[hi - 1 - i];
             }
-            if (c->want_lines)
-                for (uint32_t i = 0; i < n / 2; i++) {
-                    struct slice t = c->lines[lo + i];
+            for (uint32_t i = 0; i < n / 2 && (c->want_lines || has_meta); i++) {
+                struct slice t;
+                if (c->want_lines) {
+                    t = c->lines[lo + i];
                     c->lines[lo + i] = c->lines[hi - 1 - i];
                     c->lines[hi - 1 - i] = t;
-                    if (has_meta) {
-                        t = c->meta[lo + i];
-                        c->meta[lo + i] = c->meta[hi - 1 - i];
-                        c->meta[hi - 1 - i] = t;
-                    }
                 }
+                if (has_meta) {
+                    t = c->meta[lo + i];
+                    c->meta[lo + i] = c->meta[hi - 1 - i];
+                    c->meta[hi - 1 - i] = t;
+                }
+            }
             out->ts = c->ts_out;
             out->sizes = c->sizes_out;
             out->lines = c->want_lines ? c->lines + lo : NULL;
@@ -841,6 +972,8 @@ static void pcursor_close(struct tier_cursor *tc)
     free(c->meta);
     free(c->data);
     free(c->scratch);
+    free(c->mdata);
+    free(c->mvals);
     if (c->release)
         c->release(c->release_arg);
 }
@@ -858,15 +991,27 @@ struct tier_cursor *part_cursor_new(struct part *p, uint32_t stream, const struc
     uint32_t n = 0, considered = 0;
     unsigned char *scratch = NULL;
     size_t cap = 0;
+    /* Consecutive blocks may share a filter: test it once. */
+    uint64_t last_off = UINT64_MAX;
+    uint32_t last_len = 0;
+    bool last_pass = true;
     for (uint32_t i = 0; i < s->n_blocks; i++) {
         uint32_t bi = s->first_block + i;
         const struct rblock *b = &p->blocks[bi];
         if (b->max_ts < q->start || b->min_ts >= q->end)
             continue;
         considered++;
-        int rc = 0;
-        if (!block_bloom_passes(p, b, bq, &scratch, &cap, &rc) && !rc)
-            continue;
+        if (b->bloom_len && b->bloom_off == last_off && b->bloom_len == last_len) {
+            if (!last_pass)
+                continue;
+        } else if (b->bloom_len) {
+            int rc = 0;
+            last_pass = block_bloom_passes(p, bi, bq, &scratch, &cap, &rc) || rc;
+            last_off = b->bloom_off;
+            last_len = b->bloom_len;
+            if (!last_pass)
+                continue;
+        }
         list[n++] = bi;
     }
     free(scratch);
@@ -887,6 +1032,7 @@ struct tier_cursor *part_cursor_new(struct part *p, uint32_t stream, const struc
     c->end = q->end;
     c->backward = q->backward;
     c->want_lines = q->want_lines;
+    c->want_meta = q->want_meta;
     c->cancel = q->cancel;
     c->stats = q->stats;
     c->blocks = list;
@@ -904,9 +1050,11 @@ void part_block_loc(const struct part *p, uint32_t block, struct part_block_loc 
         .max_ts = b->max_ts,
         .ts_off = b->ts_off,
         .data_off = b->data_off,
+        .meta_off = b->data_off + b->data_len, /* the metadata frame follows the data frame */
         .bloom_off = p->bloom_off + b->bloom_off,
         .ts_len = b->ts_len,
         .data_len = b->data_len,
+        .meta_len = b->meta_len,
         .bloom_len = b->bloom_len,
     };
 }
@@ -924,9 +1072,10 @@ void part_get_sizes(const struct part *p, struct part_sizes *out)
     for (uint32_t i = 0; i < p->n_blocks; i++) {
         out->ts += p->blocks[i].ts_len;
         out->data += p->blocks[i].data_len;
+        out->meta += p->blocks[i].meta_len;
     }
     out->bloom = p->bloom_len;
-    out->index = p->info.file_size - out->ts - out->data - out->bloom;
+    out->index = p->info.file_size - out->ts - out->data - out->meta - out->bloom;
 }
 
 /* ---- verification ---- */
@@ -937,8 +1086,10 @@ int part_verify(struct part *p, char *err, size_t errlen)
     size_t scap = 0, dcap = 0;
     int64_t *ts = NULL;
     uint32_t *sizes = NULL;
-    struct slice *meta = NULL;
-    uint32_t cap = 0;
+    struct slice *meta = NULL, *vals = NULL;
+    uint32_t cap = 0, vcap = 0;
+    unsigned char *mdata = NULL;
+    size_t mcap = 0;
     int rc = 0;
     uint64_t entries = 0;
     for (uint32_t i = 0; i < p->n_blocks && !rc; i++) {
@@ -967,6 +1118,17 @@ int part_verify(struct part *p, char *err, size_t errlen)
             rc = STRATA_ECORRUPT;
             break;
         }
+        if (b->flags & PART_BLOCK_META_FRAME) {
+            if ((rc = src_get(&p->src, b->data_off + b->data_len, b->meta_len, &scratch, &scap,
+                              &f)) < 0)
+                break;
+            if (crc32c(0, f, b->meta_len) != b->meta_crc ||
+                decode_meta_frame(b, f, b->meta_len, &mdata, &mcap, &vals, &vcap, meta) < 0) {
+                snprintf(err, errlen, "block %u: bad metadata frame", i);
+                rc = STRATA_ECORRUPT;
+                break;
+            }
+        }
         if (b->bloom_len) {
             if ((rc = src_get(&p->src, p->bloom_off + b->bloom_off, b->bloom_len, &scratch, &scap,
                               &f)) < 0)
@@ -991,6 +1153,8 @@ int part_verify(struct part *p, char *err, size_t errlen)
     free(ts);
     free(sizes);
     free(meta);
+    free(vals);
+    free(mdata);
     return rc;
 }
 

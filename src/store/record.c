@@ -24,6 +24,8 @@ int record_encode(struct buf *out, const struct push_batch *b, const uint8_t *ac
 {
     struct buf tmp;
     buf_init(&tmp, out->max);
+    struct labels_encoder menc;
+    labels_encoder_init(&menc);
     uint32_t streams = 0;
     uint64_t k = 0;
     for (uint32_t i = 0; i < b->n_streams; i++) {
@@ -62,16 +64,17 @@ int record_encode(struct buf *out, const struct push_batch *b, const uint8_t *ac
             if (!rc)
                 rc = put_bytes(out, e->line.ptr, e->line.len);
             if (!rc && e->n_meta) {
-                buf_reset(&tmp);
-                rc = labels_encode(&tmp, e->meta, e->n_meta);
+                struct slice m;
+                rc = labels_encoder_encode(&menc, e->meta, e->n_meta, &m);
                 if (!rc)
-                    rc = put_bytes(out, tmp.ptr, tmp.len);
+                    rc = put_bytes(out, m.ptr, m.len);
             } else if (!rc) {
                 rc = buf_put_uvarint(out, 0);
             }
         }
     }
     buf_release(&tmp);
+    labels_encoder_release(&menc);
     return rc;
 }
 

@@ -48,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
@@ -410,6 +411,14 @@ static void *upkeeper_main(void *arg)
 {
     struct store *s = arg;
     pthread_setname_np(pthread_self(), "store-upkeep");
+    /*
+     * Compaction and retention are background work: at nice 10 this thread gets
+     * what pushes, the flush and queries leave (about a tenth of a busy core),
+     * so that a burst of pushes is not slowed by compacting the last one. A
+     * forced upkeep (POST /api/v1/admin/flush) runs in the caller's thread.
+     */
+    if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10) < 0)
+        log_debug("store: cannot lower the upkeep thread's priority: %s", strerror(errno));
     /* Retention is checked every 15 s; a shorter --compact-duration wakes us sooner. */
     int64_t every = 15 * NS_PER_SEC;
     if (s->compact_interval > 0 && s->compact_interval < every)
@@ -618,12 +627,17 @@ static int view_walk(struct tier *t, const struct tier_query *q, struct arena *a
     struct store *s = V(t);
     struct collected c = {.a = a};
     int rc = 0;
+    /* The view honours want_meta: tiers that keep metadata with the lines are asked for lines. */
+    struct tier_query ql = *q;
+    ql.want_lines = q->want_lines || q->want_meta;
+#define Q(x) ((x)->ops->meta_without_lines ? q : &ql)
     pthread_rwlock_rdlock(&s->handover_lock);
     for (struct tier *x = s->head; x && x != s->next->next && !rc; x = x->next) {
-        rc = cursors ? x->ops->select(x, q, a, collect_stream, &c)
+        rc = cursors ? x->ops->select(x, Q(x), a, collect_stream, &c)
                      : x->ops->series(x, q, a, collect_stream, &c);
     }
     pthread_rwlock_unlock(&s->handover_lock);
+#undef Q
     size_t i = 0;
     for (; i < c.n && !rc; i++)
         rc = fn(arg, &c.v[i]);
@@ -734,6 +748,7 @@ static void view_close(struct tier *t)
 
 static const struct tier_ops view_ops = {
     .name = "store",
+    .meta_without_lines = true, /* view_walk asks other tiers for lines */
     .select = view_select,
     .series = view_series,
     .stats = view_stats,

@@ -2,8 +2,8 @@
  * Fuzz target: the part reader. The input is a part file image, opened as a
  * mapped source twice: with checksums (what the store does) and without (so
  * that mutations reach the parsers behind them); every stream is then read
- * forward and backward, with and without lines, through the postings and the
- * bloom filters, and the whole part verified. Damage must give
+ * forward and backward, with and without lines, with metadata alone, through
+ * the postings and the bloom filters, and the whole part verified. Damage must give
  * STRATA_ECORRUPT, never a crash or an unbounded allocation.
  */
 #include <stdint.h>
@@ -21,9 +21,12 @@ static void read_all(struct part *p, struct arena *a)
     bloom_query_init(&bq, &needle, 1, a);
     uint32_t *ids;
     uint32_t n = part_match_streams(p, NULL, a, &ids);
-    for (int mode = 0; mode < 4; mode++) {
-        struct tier_query q = {
-            .start = INT64_MIN, .end = INT64_MAX, .backward = mode & 1, .want_lines = mode & 2};
+    for (int mode = 0; mode < 6; mode++) {
+        struct tier_query q = {.start = INT64_MIN,
+                               .end = INT64_MAX,
+                               .backward = mode & 1,
+                               .want_lines = mode & 2,
+                               .want_meta = mode & 4};
         for (uint32_t i = 0; i < n; i++) {
             struct tier_cursor *c =
                 part_cursor_new(p, ids[i], &q, mode == 3 ? &bq : NULL, a, NULL, NULL);

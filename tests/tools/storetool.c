@@ -133,8 +133,9 @@ static int dump(const char *path)
            in->entries ? (double)in->file_size / (double)in->entries : 0);
     struct part_sizes sz;
     part_get_sizes(p, &sz);
-    printf("  timestamps %" PRIu64 ", lines %" PRIu64 ", blooms %" PRIu64 ", index %" PRIu64 "\n",
-           sz.ts, sz.data, sz.bloom, sz.index);
+    printf("  timestamps %" PRIu64 ", lines %" PRIu64 ", metadata %" PRIu64 ", blooms %" PRIu64
+           ", index %" PRIu64 "\n",
+           sz.ts, sz.data, sz.meta, sz.bloom, sz.index);
     for (uint32_t i = 0; i < in->n_supersedes; i++)
         printf("  supersedes %016" PRIx64 "\n", in->supersedes[i]);
     for (uint32_t i = 0; i < part_stream_count(p); i++) {

@@ -84,6 +84,53 @@ TEST(json_reads_objects_zero_copy)
     arena_release(&a);
 }
 
+/*
+ * Strings are scanned 16 bytes at a time: every kind of special byte must be
+ * found at every position of a chunk and across chunk boundaries.
+ */
+TEST(json_strings_special_bytes_at_every_position)
+{
+    struct arena a;
+    arena_init(&a, 0);
+    for (int pos = 0; pos < 40; pos++) {
+        char doc[128], plain[64];
+        memset(plain, 'x', (size_t)pos);
+        plain[pos] = '\0';
+        struct json_reader r;
+        struct slice out;
+        /* an escaped quote at pos, decoded */
+        snprintf(doc, sizeof(doc), "\"%s\\\"tail-of-the-string\"", plain);
+        json_reader_init(&r, doc, strlen(doc), 8);
+        ASSERT_EQ_INT(json_read_string(&r, &a, &out), 0);
+        ASSERT_EQ_UINT(out.len, (size_t)pos + 19);
+        ASSERT_TRUE(out.ptr[pos] == '"' && !memcmp(out.ptr + pos + 1, "tail-of-the-string", 18));
+        ASSERT_EQ_INT(json_finish(&r), 0);
+        /* the closing quote at pos: zero-copy */
+        snprintf(doc, sizeof(doc), "\"%s\"", plain);
+        json_reader_init(&r, doc, strlen(doc), 8);
+        ASSERT_EQ_INT(json_read_string(&r, &a, &out), 0);
+        ASSERT_TRUE(out.ptr == doc + 1 && out.len == (size_t)pos);
+        /* a control character at pos is refused, checked or decoded */
+        snprintf(doc, sizeof(doc), "\"%s\x01yyyyyyyyyyyyyyyyyyyy\"", plain);
+        ASSERT_TRUE(parse_all(doc) < 0);
+        /* valid UTF-8 at pos is kept; a broken sequence is refused */
+        snprintf(doc, sizeof(doc), "\"%s\xc3\xa9yyyyyyyyyyyyyyyyyyyy\"", plain);
+        json_reader_init(&r, doc, strlen(doc), 8);
+        ASSERT_EQ_INT(json_read_string(&r, &a, &out), 0);
+        ASSERT_EQ_UINT(out.len, (size_t)pos + 22);
+        snprintf(doc, sizeof(doc), "\"%s\xc3yyyyyyyyyyyyyyyyyyyy\"", plain);
+        ASSERT_TRUE(parse_all(doc) < 0);
+        /* a bad escape at pos is refused by json_skip too (checked without an arena) */
+        snprintf(doc, sizeof(doc), "{\"k%s\\q\":1}", plain);
+        ASSERT_TRUE(parse_all(doc) < 0);
+        snprintf(doc, sizeof(doc), "[\"%s\\u12\"]", plain);
+        ASSERT_TRUE(parse_all(doc) < 0);
+        snprintf(doc, sizeof(doc), "[\"%s\\u00e9\\n\\\\\", \"%s\\\"\"]", plain, plain);
+        ASSERT_EQ_INT(parse_all(doc), 0);
+    }
+    arena_release(&a);
+}
+
 TEST(json_error_has_offset)
 {
     struct json_reader r;

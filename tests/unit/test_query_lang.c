@@ -317,6 +317,25 @@ TEST(go_float_formatting)
     ASSERT_EQ_STR(t, "1.234567e+06");
     go_format_float_g(0.00001, t);
     ASSERT_EQ_STR(t, "1e-05");
+    /* integers take a shortcut that must print what the general path prints */
+    static const double ints[] = {1, 7, 10, 100, 120, 1767225660, 999999999999999, 1e15, 4e15};
+    static const char *const want[] = {"1",
+                                       "7",
+                                       "10",
+                                       "100",
+                                       "120",
+                                       "1767225660",
+                                       "999999999999999",
+                                       "1000000000000000",
+                                       "4000000000000000"};
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+        go_format_float_f(ints[i], t);
+        ASSERT_EQ_STR(t, want[i]);
+    }
+    go_format_float_g(1000000.0, t);
+    ASSERT_EQ_STR(t, "1e+06");
+    go_format_float_g(100.0, t);
+    ASSERT_EQ_STR(t, "100");
 }
 
 TEST(go_conversions)

@@ -94,7 +94,8 @@ static int write_fixture(struct part_fixture *f, uint32_t block_bytes, int64_t b
                                     .block_bytes = block_bytes,
                                     .tenant = "team-a",
                                     .wal_seq = 7,
-                                    .bloom = true};
+                                    .bloom = true,
+                                    .bloom_blocks = 1};
     uint64_t sup[2] = {3, 5};
     o.supersedes = sup;
     o.n_supersedes = 2;
@@ -296,6 +297,249 @@ TEST(part_bloom_skips_blocks_without_the_needle)
     selector_release(&sel);
     arena_release(&a);
     fixture_free(&f);
+}
+
+/* One stream {app="svc"} of n lines "svc line <i> code <i*7%1000>", meta from meta_of(i). */
+static int write_one_stream(const char *dir, const char *path_prefix, uint32_t block_bytes,
+                            uint32_t bloom_blocks, int n, const char *(*meta_of)(int),
+                            struct part_source *src, struct part **p, char *path, size_t cap)
+{
+    (void)path_prefix;
+    struct part_writer_options o = {.dir = dir,
+                                    .id = 7,
+                                    .zstd_level = 3,
+                                    .block_bytes = block_bytes,
+                                    .tenant = "t",
+                                    .bloom = true,
+                                    .bloom_blocks = bloom_blocks};
+    struct part_writer *w;
+    if (part_writer_open(&o, &w) < 0)
+        return -1;
+    struct label l[1] = {{SLICE_LIT("app"), SLICE_LIT("svc")}};
+    if (part_writer_begin_stream(w, labels_fingerprint(l, 1), l, 1) < 0)
+        return -1;
+    struct buf meta;
+    buf_init(&meta, 1024);
+    for (int i = 0; i < n; i++) {
+        char line[96];
+        int len = snprintf(line, sizeof(line), "svc line %d code %d", i, i * 7 % 1000);
+        buf_reset(&meta);
+        const char *m = meta_of ? meta_of(i) : NULL;
+        struct label ml[1] = {{SLICE_LIT("detected_level"), slice_from(m ? m : "")}};
+        if (m && labels_encode(&meta, ml, 1) < 0)
+            return -1;
+        if (part_writer_add(w, 1000 + (int64_t)i * 10, (struct slice){line, (size_t)len},
+                            buf_slice(&meta)) < 0)
+            return -1;
+    }
+    buf_release(&meta);
+    if (part_writer_end_stream(w) < 0 || part_writer_finish(w, NULL, path, cap) < 0)
+        return -1;
+    char err[256];
+    if (part_source_file(path, src, err, sizeof(err)) < 0)
+        return -1;
+    return part_open(src, true, p, err, sizeof(err));
+}
+
+static const char *level_of(int i)
+{
+    return i % 100 == 7 ? "error" : i % 3 ? "info" : NULL;
+}
+
+static const char *always_info(int i)
+{
+    (void)i;
+    return "info";
+}
+
+TEST(part_metadata_frame_is_read_without_lines)
+{
+    char dir[256], path[512];
+    st_tmpdir_fast(dir);
+    struct part_source src;
+    struct part *p;
+    ASSERT_EQ_INT(write_one_stream(dir, "m", 4096, 0, 3000, level_of, &src, &p, path, sizeof(path)),
+                  0);
+    char err[256];
+    ASSERT_EQ_INT(part_verify(p, err, sizeof(err)), 0);
+    struct part_sizes sz;
+    part_get_sizes(p, &sz);
+    ASSERT_TRUE(sz.meta > 0 && sz.meta < sz.data / 4);
+    struct arena a;
+    arena_init(&a, 0);
+    struct tier_read_stats st = {0};
+    for (int backward = 0; backward < 2; backward++) {
+        struct tier_query q = {.start = INT64_MIN,
+                               .end = INT64_MAX,
+                               .backward = backward,
+                               .want_lines = false,
+                               .want_meta = true,
+                               .stats = &st};
+        struct tier_cursor *c = part_cursor_new(p, 0, &q, NULL, &a, NULL, NULL);
+        ASSERT_TRUE(c != NULL);
+        struct entry_batch b;
+        int k = 0, rc;
+        while ((rc = c->ops->next(c, &b)) > 0) {
+            ASSERT_TRUE(b.lines == NULL && b.meta != NULL);
+            for (uint32_t i = 0; i < b.n; i++, k++) {
+                int e = backward ? 2999 - k : k;
+                ASSERT_EQ_INT(b.ts[i], 1000 + (int64_t)e * 10);
+                const char *want = level_of(e);
+                struct label *ml;
+                uint32_t nm = 0;
+                if (b.meta[i].len)
+                    ASSERT_EQ_INT(labels_decode(b.meta[i], &a, &ml, &nm), 0);
+                ASSERT_EQ_UINT(nm, want ? 1 : 0);
+                if (want)
+                    ASSERT_EQ_SLICE(ml[0].value, want);
+                /* equal values of a batch are one slice */
+                if (i && b.meta[i].len && b.meta[i].len == b.meta[i - 1].len &&
+                    !memcmp(b.meta[i].ptr, b.meta[i - 1].ptr, b.meta[i].len))
+                    ASSERT_TRUE(b.meta[i].ptr == b.meta[i - 1].ptr);
+            }
+        }
+        c->ops->close(c);
+        ASSERT_EQ_INT(rc, 0);
+        ASSERT_EQ_INT(k, 3000);
+    }
+    ASSERT_EQ_UINT(st.bytes_decompressed, 0); /* no data frame was read */
+    /* Without want_meta, no metadata either. */
+    struct tier_query q = {.start = INT64_MIN, .end = INT64_MAX};
+    struct tier_cursor *c = part_cursor_new(p, 0, &q, NULL, &a, NULL, NULL);
+    struct entry_batch b;
+    ASSERT_EQ_INT(c->ops->next(c, &b), 1);
+    ASSERT_TRUE(b.meta == NULL);
+    c->ops->close(c);
+    arena_release(&a);
+    part_close(p);
+    part_source_file_release(&src);
+
+    /* One value for every entry: the index is 0 bits wide, one slice for all. */
+    ASSERT_EQ_INT(
+        write_one_stream(dir, "c", 1 << 20, 0, 2000, always_info, &src, &p, path, sizeof(path)), 0);
+    part_get_sizes(p, &sz);
+    ASSERT_TRUE(sz.meta < 100);
+    arena_init(&a, 0);
+    struct tier_query qm = {.start = INT64_MIN, .end = INT64_MAX, .want_meta = true};
+    c = part_cursor_new(p, 0, &qm, NULL, &a, NULL, NULL);
+    ASSERT_EQ_INT(c->ops->next(c, &b), 1);
+    ASSERT_EQ_UINT(b.n, 2000);
+    for (uint32_t i = 1; i < b.n; i++)
+        ASSERT_TRUE(b.meta[i].ptr == b.meta[0].ptr && b.meta[i].len == b.meta[0].len);
+    c->ops->close(c);
+    arena_release(&a);
+    part_close(p);
+    part_source_file_release(&src);
+    st_rmtree(dir);
+}
+
+TEST(part_blocks_share_bloom_filters)
+{
+    char dir[256], path[512];
+    st_tmpdir_fast(dir);
+    struct part_source src;
+    struct part *p;
+    struct part_sizes one, shared;
+    ASSERT_EQ_INT(write_one_stream(dir, "1", 2048, 1, 2000, NULL, &src, &p, path, sizeof(path)), 0);
+    part_get_sizes(p, &one);
+    part_close(p);
+    part_source_file_release(&src);
+    ASSERT_EQ_INT(write_one_stream(dir, "4", 2048, 4, 2000, NULL, &src, &p, path, sizeof(path)), 0);
+    part_get_sizes(p, &shared);
+    /* the groups' grams overlap (how much depends on the data: 2.9x less on the corpus) */
+    ASSERT_TRUE(shared.bloom * 4 < one.bloom * 3);
+    char err[256];
+    ASSERT_EQ_INT(part_verify(p, err, sizeof(err)), 0);
+    struct arena a;
+    arena_init(&a, 0);
+    struct tier_read_stats st = {0};
+    struct tier_query q = {.start = INT64_MIN, .end = INT64_MAX, .want_lines = true, .stats = &st};
+    /* Found in one line: its group of blocks is read, most others are skipped. */
+    struct slice needle = SLICE_LIT("line 1234 code");
+    struct bloom_query bq;
+    bloom_query_init(&bq, &needle, 1, &a);
+    struct tier_cursor *c = part_cursor_new(p, 0, &q, &bq, &a, NULL, NULL);
+    ASSERT_TRUE(c != NULL);
+    struct entry_batch b;
+    int found = 0, rc;
+    while ((rc = c->ops->next(c, &b)) > 0)
+        for (uint32_t i = 0; i < b.n; i++)
+            found += memmem(b.lines[i].ptr, b.lines[i].len, needle.ptr, needle.len) != NULL;
+    c->ops->close(c);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_EQ_INT(found, 1);
+    ASSERT_TRUE(st.blocks_total > 16);
+    ASSERT_TRUE(st.blocks_read <= 8);
+    struct slice absent = SLICE_LIT("no such text anywhere");
+    bloom_query_init(&bq, &absent, 1, &a);
+    ASSERT_TRUE(part_cursor_new(p, 0, &q, &bq, &a, NULL, NULL) == NULL);
+    arena_release(&a);
+    part_close(p);
+    part_source_file_release(&src);
+    st_rmtree(dir);
+}
+
+/*
+ * A part of the first format (tests/unit/data/part-v1.part, written by the
+ * version-1 writer: 60 entries "old line <i>" at ts 1000+i in 4 blocks;
+ * entries i % 4 != 0 carry detected_level=info (odd i) or warn; metadata in
+ * the data frames; one layout-1 bloom filter per block) stays readable.
+ */
+TEST(part_version_1_is_still_read)
+{
+    struct part_source src;
+    struct part *p;
+    char err[256];
+    ASSERT_EQ_INT(part_source_file("tests/unit/data/part-v1.part", &src, err, sizeof(err)), 0);
+    ASSERT_EQ_INT(part_open(&src, true, &p, err, sizeof(err)), 0);
+    ASSERT_EQ_INT(part_verify(p, err, sizeof(err)), 0);
+    ASSERT_EQ_UINT(part_get_info(p)->entries, 60);
+    struct arena a;
+    arena_init(&a, 0);
+    for (int mode = 0; mode < 2; mode++) {
+        /* with lines, then metadata alone (read from the data frame) */
+        struct tier_query q = {
+            .start = INT64_MIN, .end = INT64_MAX, .want_lines = mode == 0, .want_meta = true};
+        struct tier_cursor *c = part_cursor_new(p, 0, &q, NULL, &a, NULL, NULL);
+        ASSERT_TRUE(c != NULL);
+        struct entry_batch b;
+        int k = 0, rc;
+        while ((rc = c->ops->next(c, &b)) > 0)
+            for (uint32_t i = 0; i < b.n; i++, k++) {
+                ASSERT_EQ_INT(b.ts[i], 1000 + k);
+                if (mode == 0) {
+                    char want[32];
+                    snprintf(want, sizeof(want), "old line %d", k);
+                    ASSERT_EQ_SLICE(b.lines[i], want);
+                } else {
+                    ASSERT_TRUE(b.lines == NULL);
+                }
+                struct label *ml;
+                uint32_t nm = 0;
+                if (b.meta && b.meta[i].len)
+                    ASSERT_EQ_INT(labels_decode(b.meta[i], &a, &ml, &nm), 0);
+                ASSERT_EQ_UINT(nm, k % 4 ? 1 : 0);
+                if (nm)
+                    ASSERT_EQ_SLICE(ml[0].value, k % 2 ? "info" : "warn");
+            }
+        c->ops->close(c);
+        ASSERT_EQ_INT(rc, 0);
+        ASSERT_EQ_INT(k, 60);
+    }
+    struct tier_read_stats st = {0};
+    struct tier_query q = {.start = INT64_MIN, .end = INT64_MAX, .want_lines = true, .stats = &st};
+    struct slice needle = SLICE_LIT("old line 42");
+    struct bloom_query bq;
+    bloom_query_init(&bq, &needle, 1, &a);
+    struct tier_cursor *c = part_cursor_new(p, 0, &q, &bq, &a, NULL, NULL);
+    ASSERT_TRUE(c != NULL);
+    c->ops->close(c);
+    struct slice absent = SLICE_LIT("no such text anywhere");
+    bloom_query_init(&bq, &absent, 1, &a);
+    ASSERT_TRUE(part_cursor_new(p, 0, &q, &bq, &a, NULL, NULL) == NULL);
+    arena_release(&a);
+    part_close(p);
+    part_source_file_release(&src);
 }
 
 TEST(part_damage_is_detected_never_crashes)

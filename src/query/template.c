@@ -400,11 +400,28 @@ static bool truth(struct val v)
 }
 
 /* sprig's toInt64 / cast.ToInt64E, lenient: unparseable strings are 0. */
+/* A float as an integer: 0 when it is not finite or out of int64's range. */
+static int64_t float_to_int(double f)
+{
+    return isfinite(f) && fabs(f) < 9.2e18 ? (int64_t)f : 0;
+}
+
+/* Integer arithmetic wraps around as Go's int64 does (no undefined overflow in C). */
+static int64_t wrap_add(int64_t a, int64_t b)
+{
+    return (int64_t)((uint64_t)a + (uint64_t)b);
+}
+
+static int64_t wrap_mul(int64_t a, int64_t b)
+{
+    return (int64_t)((uint64_t)a * (uint64_t)b);
+}
+
 static int64_t to_int(struct val v)
 {
     switch (v.kind) {
     case VAL_INT: return v.i;
-    case VAL_FLOAT: return isfinite(v.f) && fabs(v.f) < 9.2e18 ? (int64_t)v.f : 0;
+    case VAL_FLOAT: return float_to_int(v.f);
     case VAL_BOOL: return v.b;
     case VAL_TIME: return v.i;
     case VAL_STR: {
@@ -853,7 +870,7 @@ static int64_t to_time(struct val v)
     if (v.kind == VAL_TIME || v.kind == VAL_INT)
         return v.i;
     if (v.kind == VAL_FLOAT)
-        return (int64_t)v.f;
+        return float_to_int(v.f);
     return 0;
 }
 
@@ -889,6 +906,8 @@ static int go_time_format(struct buf *b, struct slice layout, int64_t ns)
     static const char *const days[] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
                                        "Thursday", "Friday", "Saturday"};
     char r[40];
+    if (ns < INT64_MIN + NS_PER_SEC) /* year 1677: keeps the arithmetic below in range */
+        ns = INT64_MIN + NS_PER_SEC;
     clock_format_rfc3339(ns - ((ns % NS_PER_SEC) + NS_PER_SEC) % NS_PER_SEC, r);
     int64_t frac = ((ns % NS_PER_SEC) + NS_PER_SEC) % NS_PER_SEC;
     int year = atoi(r), mon = atoi(r + 5), day = atoi(r + 8), hour = atoi(r + 11),
@@ -1056,7 +1075,10 @@ static int64_t go_time_parse(struct slice layout, struct slice v)
     if (i != v.len || mon < 1 || mon > 12 || day < 1 || day > 31)
         return 0;
     int64_t days = clock_days_from_civil(year, (unsigned)mon, (unsigned)day);
-    return ((days * 86400 + hour * 3600 + min * 60 + sec) - off) * NS_PER_SEC + frac;
+    int64_t secs = (days * 86400 + hour * 3600 + min * 60 + sec) - off;
+    if (secs <= INT64_MIN / NS_PER_SEC || secs >= INT64_MAX / NS_PER_SEC)
+        return 0; /* outside 1677..2262: not a time in nanoseconds */
+    return secs * NS_PER_SEC + frac;
 }
 
 static struct val f_toDate(struct exec *x, struct exec_args *a) /* (layout, str) */
@@ -1258,14 +1280,14 @@ static struct val f_add(struct exec *x, struct exec_args *a)
     (void)x;
     int64_t s = 0;
     for (uint32_t i = 0; i < a->n; i++)
-        s += to_int(a->v[i]);
+        s = wrap_add(s, to_int(a->v[i]));
     return v_int(s);
 }
 
 static struct val f_sub(struct exec *x, struct exec_args *a)
 {
     (void)x;
-    return v_int(to_int(a->v[0]) - to_int(a->v[1]));
+    return v_int(wrap_add(to_int(a->v[0]), wrap_mul(to_int(a->v[1]), -1)));
 }
 
 static struct val f_mul(struct exec *x, struct exec_args *a)
@@ -1273,7 +1295,7 @@ static struct val f_mul(struct exec *x, struct exec_args *a)
     (void)x;
     int64_t s = 1;
     for (uint32_t i = 0; i < a->n; i++)
-        s *= to_int(a->v[i]);
+        s = wrap_mul(s, to_int(a->v[i]));
     return v_int(s);
 }
 
@@ -1282,6 +1304,8 @@ static struct val f_div(struct exec *x, struct exec_args *a)
     int64_t d = to_int(a->v[1]);
     if (d == 0)
         return fail(x, "error calling div: runtime error: integer divide by zero");
+    if (d == -1) /* as Go: MinInt64 / -1 wraps to MinInt64 */
+        return v_int(wrap_mul(to_int(a->v[0]), -1));
     return v_int(to_int(a->v[0]) / d);
 }
 
@@ -1290,6 +1314,8 @@ static struct val f_mod(struct exec *x, struct exec_args *a)
     int64_t d = to_int(a->v[1]);
     if (d == 0)
         return fail(x, "error calling mod: runtime error: integer divide by zero");
+    if (d == -1)
+        return v_int(0);
     return v_int(to_int(a->v[0]) % d);
 }
 

@@ -294,6 +294,25 @@ TEST(template_functions)
                   "EXEC output too large");
 }
 
+TEST(template_integer_edges_wrap_as_go)
+{
+    /* Found by fuzz_template (UBSan: signed overflow): Go's int64 arithmetic wraps. */
+    char o[1024];
+    ASSERT_EQ_STR(run_tmpl("{{ add 9223372036854775807 10 }}", o, sizeof(o)),
+                  "-9223372036854775799");
+    ASSERT_EQ_STR(run_tmpl("{{ mul 9223372036854775807 10 }}", o, sizeof(o)), "-10");
+    ASSERT_EQ_STR(run_tmpl("{{ sub -9223372036854775808 1 }}", o, sizeof(o)),
+                  "9223372036854775807");
+    ASSERT_EQ_STR(run_tmpl("{{ div -9223372036854775808 -1 }} {{ mod -9223372036854775808 -1 }}", o,
+                           sizeof(o)),
+                  "-9223372036854775808 0");
+    /* A time at the edge of int64 and a NaN time format without overflowing. */
+    ASSERT_EQ_STR(run_tmpl("{{ -9223372036854775808 | unixEpoch }}", o, sizeof(o)), "-9223372037");
+    ASSERT_TRUE(strncmp(run_tmpl("{{ -9223372036854775808 | date \"2006\" }}", o, sizeof(o)),
+                        "EXEC", 4) != 0);
+    ASSERT_EQ_STR(run_tmpl("{{ divf 0 0 | unixEpochNanos }}", o, sizeof(o)), "0");
+}
+
 TEST(go_float_formatting)
 {
     char t[400];

@@ -317,6 +317,25 @@ static int limit_param(struct http_req *req, const struct server *srv, const cha
     return 0;
 }
 
+/*
+ * The optional "limit" of the index and detection endpoints into *limit
+ * (which holds the default): a positive integer, at most 100000. Replies 400
+ * and returns STRATA_EINVAL otherwise.
+ */
+static int capped_limit_param(struct http_req *req, uint32_t *limit)
+{
+    const char *lv = http_param(req, "limit");
+    if (!lv)
+        return 0;
+    int64_t l;
+    if (clock_parse_int64(slice_from(lv), &l) < 0 || l <= 0) {
+        http_reply_text(req, 400, "limit must be a positive value");
+        return STRATA_EINVAL;
+    }
+    *limit = l > 100000 ? 100000 : (uint32_t)l;
+    return 0;
+}
+
 static int direction_param(struct http_req *req, bool *backward)
 {
     const char *dv = http_param(req, "direction");
@@ -1048,15 +1067,8 @@ static void volume(struct http_req *req, struct server *srv, bool range)
     uint32_t limit = 100;
     if (time_range(req, srv, NS_PER_HOUR, &start, &end) < 0)
         return;
-    const char *lv = http_param(req, "limit");
-    if (lv) {
-        int64_t l;
-        if (clock_parse_int64(slice_from(lv), &l) < 0 || l <= 0) {
-            http_reply_text(req, 400, "limit must be a positive value");
-            return;
-        }
-        limit = l > 100000 ? 100000 : (uint32_t)l;
-    }
+    if (capped_limit_param(req, &limit) < 0)
+        return;
     if (range && step_param(req, start, end, &step) < 0)
         return;
     const char *agg = http_param(req, "aggregateBy");
@@ -1393,14 +1405,8 @@ HANDLER(h_loki_detected_fields)
     uint32_t limit;
     if (limit_param(req, srv, "field_limit", 1000, &limit) < 0)
         return;
-    if (http_param(req, "limit")) {
-        int64_t l;
-        if (clock_parse_int64(slice_from(http_param(req, "limit")), &l) < 0 || l <= 0) {
-            http_reply_text(req, 400, "limit must be a positive value");
-            return;
-        }
-        limit = l > 100000 ? 100000 : (uint32_t)l;
-    }
+    if (capped_limit_param(req, &limit) < 0)
+        return;
     struct dfields f = {0};
     if (run_detect(req, srv, &f) < 0) {
         dfields_free(&f);
@@ -1458,14 +1464,8 @@ HANDLER(h_loki_detected_field_values)
         return;
     }
     uint32_t limit = 1000;
-    if (http_param(req, "limit")) {
-        int64_t l;
-        if (clock_parse_int64(slice_from(http_param(req, "limit")), &l) < 0 || l <= 0) {
-            http_reply_text(req, 400, "limit must be a positive value");
-            return;
-        }
-        limit = l > 100000 ? 100000 : (uint32_t)l;
-    }
+    if (capped_limit_param(req, &limit) < 0)
+        return;
     struct dfields f = {0};
     if (run_detect(req, srv, &f) < 0) {
         dfields_free(&f);

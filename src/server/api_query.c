@@ -809,25 +809,37 @@ static void reply_name_list(struct http_req *req, struct stream_set *s, const ch
     reply_json(req, &b, &w);
 }
 
-HANDLER(h_loki_labels)
+/*
+ * The streams of the metadata endpoints (labels, label values, detected
+ * labels): the request's time range (default METADATA_DEFAULT_SINCE) and its
+ * optional query's selectors, collected into s. On error replies, leaves s
+ * empty and returns < 0.
+ */
+static int metadata_series(struct http_req *req, struct server *srv, struct stream_set *s)
 {
-    struct server *srv = ctx;
     int64_t start, end;
     if (time_range(req, srv, METADATA_DEFAULT_SINCE, &start, &end) < 0)
-        return;
+        return STRATA_EINVAL;
     struct plan plan;
     const struct selector **sels;
     uint32_t ns;
     if (query_selectors(req, &plan, &sels, &ns) < 0)
-        return;
-    struct stream_set s = {.a = &req->arena};
-    int rc = collect_series(srv, req->tenant, sels, ns, start, end, &s);
+        return STRATA_EINVAL;
+    int rc = collect_series(srv, req->tenant, sels, ns, start, end, s);
     plan_release(&plan);
     if (rc < 0) {
-        sset_free(&s);
+        sset_free(s);
         reply_query_error(req, rc, NULL);
-        return;
     }
+    return rc < 0 ? rc : 0;
+}
+
+HANDLER(h_loki_labels)
+{
+    struct server *srv = ctx;
+    struct stream_set s = {.a = &req->arena};
+    if (metadata_series(req, srv, &s) < 0)
+        return;
     reply_name_list(req, &s, NULL);
     sset_free(&s);
 }
@@ -849,22 +861,9 @@ HANDLER(h_loki_label_values)
         http_reply_text(req, 404, "404 page not found: no route for %s", req->path);
         return;
     }
-    int64_t start, end;
-    if (time_range(req, srv, METADATA_DEFAULT_SINCE, &start, &end) < 0)
-        return;
-    struct plan plan;
-    const struct selector **sels;
-    uint32_t ns;
-    if (query_selectors(req, &plan, &sels, &ns) < 0)
-        return;
     struct stream_set s = {.a = &req->arena};
-    int rc = collect_series(srv, req->tenant, sels, ns, start, end, &s);
-    plan_release(&plan);
-    if (rc < 0) {
-        sset_free(&s);
-        reply_query_error(req, rc, NULL);
+    if (metadata_series(req, srv, &s) < 0)
         return;
-    }
     reply_name_list(req, &s, name);
     sset_free(&s);
 }
@@ -1157,22 +1156,9 @@ HANDLER(h_loki_index_volume_range)
 HANDLER(h_loki_detected_labels)
 {
     struct server *srv = ctx;
-    int64_t start, end;
-    if (time_range(req, srv, METADATA_DEFAULT_SINCE, &start, &end) < 0)
-        return;
-    struct plan plan;
-    const struct selector **sels;
-    uint32_t ns;
-    if (query_selectors(req, &plan, &sels, &ns) < 0)
-        return;
     struct stream_set s = {.a = &req->arena};
-    int rc = collect_series(srv, req->tenant, sels, ns, start, end, &s);
-    plan_release(&plan);
-    if (rc < 0) {
-        sset_free(&s);
-        reply_query_error(req, rc, NULL);
+    if (metadata_series(req, srv, &s) < 0)
         return;
-    }
     /* (name, value) pairs, sorted, to count distinct values per name */
     uint32_t cap = 64, n = 0;
     struct label *v = xmallocarray(cap, sizeof(*v));

@@ -1024,8 +1024,9 @@ static int cmp_stream_key(const void *a, const void *b)
 
 static void stats_finish(struct engine *e, struct query_stats *st, int64_t t0)
 {
-    st->lines_processed += e->lines;
-    st->bytes_processed += e->bytes;
+    /* lines a tier dropped itself (needles) were processed too */
+    st->lines_processed += e->lines + e->read.entries_filtered;
+    st->bytes_processed += e->bytes + e->read.bytes_filtered;
     st->streams += e->n_curs;
     st->groups += e->n_groups;
     st->read.blocks_total += e->read.blocks_total;
@@ -1033,6 +1034,8 @@ static void stats_finish(struct engine *e, struct query_stats *st, int64_t t0)
     st->read.bytes_read += e->read.bytes_read;
     st->read.bytes_decompressed += e->read.bytes_decompressed;
     st->read.entries_read += e->read.entries_read;
+    st->read.entries_filtered += e->read.entries_filtered;
+    st->read.bytes_filtered += e->read.bytes_filtered;
     st->exec_ns += clock_mono_ns() - t0;
 }
 

@@ -22,6 +22,7 @@
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/log.h"
+#include "query/find.h"
 #include "store/part.h"
 #include "store/fsio.h"
 #include "store/part_format.h"
@@ -792,6 +793,8 @@ struct pcursor {
     bool backward, want_lines, want_meta;
     const volatile int *cancel;
     struct tier_read_stats *stats;
+    const struct slice *needles; /* every wanted line contains each (tier_query.needles) */
+    uint32_t n_needles, longest; /* longest: the needle searched for across a block */
     uint32_t *blocks, n_blocks, pos;
     int64_t *ts, *ts_out;
     uint32_t *sizes, *sizes_out;
@@ -809,6 +812,55 @@ struct pcursor {
 static void stat_add(uint64_t *field, uint64_t v)
 {
     __atomic_fetch_add(field, v, __ATOMIC_RELAXED);
+}
+
+/* True when line holds every needle but needles[skip]. */
+static bool has_other_needles(const struct pcursor *c, struct slice line, uint32_t skip)
+{
+    for (uint32_t k = 0; k < c->n_needles; k++)
+        if (k != skip && !find_substr(line.ptr, line.len, c->needles[k].ptr, c->needles[k].len))
+            return false;
+    return true;
+}
+
+/*
+ * Keep, at the front of [lo, hi), the entries whose lines contain every
+ * needle, in order, and return how many; the dropped entries' sizes end up
+ * in the rest of [lo, hi) (their order lost). The longest needle is searched
+ * for once across the block's lines (they are back to back in the data), not
+ * line by line: a needle found in few lines costs one pass over the block.
+ */
+static uint32_t keep_needle_lines(struct pcursor *c, uint32_t lo, uint32_t hi, bool has_meta)
+{
+    struct slice nd = c->needles[c->longest];
+    const char *end = c->lines[hi - 1].ptr + c->lines[hi - 1].len;
+    const char *p = c->lines[lo].ptr;
+    uint32_t i = lo, w = lo;
+    while (i < hi) {
+        const char *hit = find_substr(p, (size_t)(end - p), nd.ptr, nd.len);
+        if (!hit)
+            break;
+        while (c->lines[i].ptr + c->lines[i].len <= hit)
+            i++; /* to the line the hit starts in (lines are contiguous, hit < end) */
+        if (hit + nd.len > c->lines[i].ptr + c->lines[i].len) {
+            p = hit + 1; /* across two lines: not a match */
+            continue;
+        }
+        if (has_other_needles(c, c->lines[i], c->longest)) {
+            /* swap rather than copy, so that the dropped sizes stay in [w, hi) */
+            uint32_t z = c->sizes[w];
+            c->sizes[w] = c->sizes[i];
+            c->sizes[i] = z;
+            c->ts[w] = c->ts[i];
+            c->lines[w] = c->lines[i];
+            if (has_meta)
+                c->meta[w] = c->meta[i];
+            w++;
+        }
+        i++;
+        p = i < hi ? c->lines[i].ptr : end;
+    }
+    return w - lo;
 }
 
 static int pcursor_next(struct tier_cursor *tc, struct entry_batch *out)
@@ -920,9 +972,22 @@ static int pcursor_next(struct tier_cursor *tc, struct entry_batch *out)
                 return rc;
             has_meta = true;
         }
-        uint32_t n = hi - lo;
         if (c->stats)
-            stat_add(&c->stats->entries_read, n);
+            stat_add(&c->stats->entries_read, hi - lo);
+        if (c->n_needles && c->want_lines) {
+            uint32_t kept = keep_needle_lines(c, lo, hi, has_meta);
+            if (kept < hi - lo && c->stats) {
+                uint64_t bytes = 0;
+                for (uint32_t i = lo + kept; i < hi; i++)
+                    bytes += c->sizes[i]; /* what keep_needle_lines moved past the kept */
+                stat_add(&c->stats->entries_filtered, hi - lo - kept);
+                stat_add(&c->stats->bytes_filtered, bytes);
+            }
+            hi = lo + kept;
+            if (lo >= hi)
+                continue;
+        }
+        uint32_t n = hi - lo;
         if (!c->backward) {
             out->ts = c->ts + lo;
             out->sizes = c->sizes + lo;
@@ -1035,6 +1100,11 @@ struct tier_cursor *part_cursor_new(struct part *p, uint32_t stream, const struc
     c->want_meta = q->want_meta;
     c->cancel = q->cancel;
     c->stats = q->stats;
+    c->needles = q->needles;
+    c->n_needles = q->n_needles;
+    for (uint32_t k = 1; k < q->n_needles; k++)
+        if (q->needles[k].len > q->needles[c->longest].len)
+            c->longest = k;
     c->blocks = list;
     c->n_blocks = n;
     c->release = release;

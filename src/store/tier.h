@@ -68,9 +68,11 @@ struct tier_query {
      */
     bool want_meta;
     /*
-     * Pruning hints: substrings every wanted line contains (from |= filters).
-     * A tier may use them to skip blocks (bloom filters) but may also return
-     * lines without them: the query engine filters again.
+     * Pruning hints: substrings every wanted line contains (from |= filters,
+     * and the literal a |~ regex requires). A tier may use them to skip
+     * blocks (bloom filters) and to drop lines without them (counted in
+     * stats->entries_filtered), or return such lines: the query engine
+     * filters again.
      */
     const struct slice *needles;
     uint32_t n_needles;
@@ -150,6 +152,8 @@ struct tier_read_stats {
     uint64_t bytes_read;                /* compressed bytes read from storage */
     uint64_t bytes_decompressed;
     uint64_t entries_read;
+    /* entries read and bytes of their lines that the tier dropped itself (needles, filters) */
+    uint64_t entries_filtered, bytes_filtered;
 };
 
 /*

@@ -22,11 +22,14 @@ static void read_all(struct part *p, struct arena *a)
     uint32_t *ids;
     uint32_t n = part_match_streams(p, NULL, a, &ids);
     for (int mode = 0; mode < 6; mode++) {
+        /* mode 3 prunes by the bloom filters and drops lines without the needle */
         struct tier_query q = {.start = INT64_MIN,
                                .end = INT64_MAX,
                                .backward = mode & 1,
                                .want_lines = mode & 2,
-                               .want_meta = mode & 4};
+                               .want_meta = mode & 4,
+                               .needles = mode == 3 ? &needle : NULL,
+                               .n_needles = mode == 3};
         for (uint32_t i = 0; i < n; i++) {
             struct tier_cursor *c =
                 part_cursor_new(p, ids[i], &q, mode == 3 ? &bq : NULL, a, NULL, NULL);

@@ -433,6 +433,81 @@ TEST(part_metadata_frame_is_read_without_lines)
     st_rmtree(dir);
 }
 
+/*
+ * With needles, a cursor returns only the lines that hold every one (found
+ * by one search across each block's lines), in order with their timestamps
+ * and metadata, and counts the others as filtered; a match across two lines
+ * is none.
+ */
+TEST(part_cursor_drops_lines_without_the_needles)
+{
+    char dir[256], path[512];
+    st_tmpdir_fast(dir);
+    struct part_source src;
+    struct part *p;
+    enum { N = 3000 };
+    ASSERT_EQ_INT(write_one_stream(dir, "", 4096, 4, N, level_of, &src, &p, path, sizeof(path)), 0);
+    struct arena a;
+    arena_init(&a, 0);
+    struct slice two[2] = {SLICE_LIT("code 7"), SLICE_LIT("line 1")};
+    struct slice across = SLICE_LIT("7svc line"); /* "...code 7" + "svc line ..." */
+    for (int backward = 0; backward < 2; backward++) {
+        struct tier_read_stats st = {0};
+        struct tier_query q = {.start = INT64_MIN,
+                               .end = INT64_MAX,
+                               .backward = backward,
+                               .want_lines = true,
+                               .want_meta = true,
+                               .needles = two,
+                               .n_needles = 2,
+                               .stats = &st};
+        struct tier_cursor *c = part_cursor_new(p, 0, &q, NULL, &a, NULL, NULL);
+        ASSERT_TRUE(c != NULL);
+        int want = backward ? N - 1 : 0, got = 0, rc;
+        struct entry_batch b;
+        while ((rc = c->ops->next(c, &b)) > 0)
+            for (uint32_t j = 0; j < b.n; j++, got++) {
+                char line[96];
+                for (;;) { /* the next line that holds both needles */
+                    snprintf(line, sizeof(line), "svc line %d code %d", want, want * 7 % 1000);
+                    if (strstr(line, "code 7") && strstr(line, "line 1"))
+                        break;
+                    want += backward ? -1 : 1;
+                    ASSERT_TRUE(want >= 0 && want < N);
+                }
+                ASSERT_EQ_SLICE(b.lines[j], line);
+                ASSERT_EQ_INT(b.ts[j], 1000 + (int64_t)want * 10);
+                ASSERT_EQ_UINT(b.sizes[j], strlen(line));
+                const char *m = level_of(want);
+                ASSERT_EQ_INT(b.meta && b.meta[j].len, m != NULL);
+                want += backward ? -1 : 1;
+            }
+        c->ops->close(c);
+        ASSERT_EQ_INT(rc, 0);
+        ASSERT_TRUE(got > 10);
+        ASSERT_EQ_UINT(st.entries_read, N);
+        ASSERT_EQ_UINT(st.entries_filtered, N - got);
+        ASSERT_TRUE(st.bytes_filtered > 0);
+    }
+    struct tier_read_stats st = {0};
+    struct tier_query q = {.start = INT64_MIN,
+                           .end = INT64_MAX,
+                           .want_lines = true,
+                           .needles = &across,
+                           .n_needles = 1,
+                           .stats = &st};
+    struct tier_cursor *c = part_cursor_new(p, 0, &q, NULL, &a, NULL, NULL);
+    ASSERT_TRUE(c != NULL);
+    struct entry_batch b;
+    ASSERT_EQ_INT(c->ops->next(c, &b), 0);
+    c->ops->close(c);
+    ASSERT_EQ_UINT(st.entries_filtered, N);
+    arena_release(&a);
+    part_close(p);
+    part_source_file_release(&src);
+    st_rmtree(dir);
+}
+
 TEST(part_blocks_share_bloom_filters)
 {
     char dir[256], path[512];

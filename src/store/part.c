@@ -1,7 +1,7 @@
 /*
  * part.c - the part format, and its writer.
  *
- * Part file format, version 2
+ * Part file format, version 3
  * ===========================
  *
  * All integers are little-endian; uvarint is unsigned LEB128. A part holds
@@ -12,23 +12,51 @@
  * Header (16 bytes, offset 0):
  *
  *     0   8  magic "STRATAPT"
- *     8   4  format version (2; readers also read version 1, below)
+ *     8   4  format version (3; readers also read versions 1 and 2, below)
  *    12   4  CRC32C of bytes 0..12
  *
  * Block frames. Each block of a stream is two or three frames, written one
  * after the other; the block table records where they are.
  *
- *   TS frame (not compressed: counting and time-bucketing read only this):
+ *   TS frame (counting and time-bucketing read only this): the timestamps
+ *   and the line sizes. With n = the block's entries and m = n - 1 deltas,
+ *   delta i = ts[i+1] - ts[i] (>= 0; ts[0] is the block's min_ts), and
+ *   v_i = delta_i - dmin:
+ *     0   1  k: Rice parameter (0..63)
+ *     1   1  planes: bytes per line size (0..4)
+ *     2   2  reserved (0)
+ *     4   4  Q: bytes of quotients
+ *     8   8  dmin: the smallest delta (0 when m = 0)
+ *    16   4  X: number of exceptions
+ *    20   4  reserved (0)
+ *    24   .  low bits: the k low bits of each v_i, packed LSB-first in
+ *            ceil(m * k / 8) bytes: value i is bits i*k .. i*k+k-1 of the
+ *            byte string, where bit b of the string is bit (b mod 8) of byte
+ *            (b div 8)
+ *     .   Q  quotients: for each v_i, q = v_i >> k in unary, LSB-first as
+ *            above: q zero bits, then a one bit; a q of 40 or more is
+ *            written as 40 zero bits and a one bit, and q itself is the next
+ *            exception
+ *     .  8X  exceptions: 8 bytes each, in order
+ *     .  16  zero bytes (so that the decoder may load 8 bytes anywhere above)
+ *     .   .  line sizes, when planes > 0 (else every line is empty): one zstd
+ *            frame whose content is planes * n bytes: byte j of size i (from
+ *            the low byte) at j * n + i
+ *   Rice coding is close to the entropy of arrival-time gaps (exponential
+ *   spread); bit-packing paid for the block's largest gap on every entry.
+ *   The quotients are apart from the low bits so that a decoder walks the
+ *   one bits a word at a time. The high bytes of line sizes are nearly
+ *   constant, so their planes compress to almost nothing.
+ *
+ *   Versions 1 and 2 wrote the TS frame bit-packed:
  *     0   1  tsw: bits per timestamp delta (0..64)
  *     1   1  szw: bits per line size (0..32)
  *     2   2  reserved (0)
- *     4   .  count deltas of tsw bits each, packed LSB-first: value i is bits
- *            i*tsw .. i*tsw+tsw-1 of the byte string, where bit b of the
- *            string is bit (b mod 8) of byte (b div 8). Delta 0 is
- *            ts[0] - block min_ts (so 0), delta i is ts[i] - ts[i-1] (>= 0).
- *     .   .  count line sizes of szw bits each, packed the same way, starting
- *            at the byte after the deltas
- *     .   8  zero bytes (so that the decoder may load 8 bytes at any value)
+ *     4   .  n deltas of tsw bits each, packed as the low bits above; delta
+ *            0 is ts[0] - block min_ts (so 0)
+ *     .   .  n line sizes of szw bits each, packed the same way, starting at
+ *            the byte after the deltas
+ *     .   8  zero bytes
  *
  *   Data frame: one zstd frame. Decompressed (data_raw_len bytes) it is the
  *   block's lines back to back (their lengths are the sizes above).
@@ -80,7 +108,7 @@
  *
  *     0   8  min_ts           8  8  max_ts
  *    16   4  entries (at most 2^18)   20  4  flags (bit 0: HAS_META, version 1
- *            only; bit 1: META_FRAME, version 2 only; other bits 0)
+ *            only; bit 1: META_FRAME, versions 2 and 3; other bits 0)
  *    24   8  bytes of lines
  *    32   8  ts frame offset 40  4  ts frame length    44  4  its CRC32C
  *    48   8  data frame offset 56 4  data frame length 60  4  its CRC32C
@@ -101,7 +129,7 @@
  *
  * Footer (the last 256 bytes):
  *
- *     0   4  format version (2)     4   4  flags (0)
+ *     0   4  format version (3)     4   4  flags (0)
  *     8   8  part id               16   4  level (0 flush, 1 compaction)
  *    20   4  zstd level            24   8  number of streams
  *    32   8  number of blocks      40   8  min_ts        48  8  max_ts
@@ -175,7 +203,8 @@ struct part_writer {
     struct fsfile f, bf;
     uint64_t off, bloom_off;
     ZSTD_CCtx *cctx;
-    int rc; /* first error, sticky */
+    ZSTD_CCtx *sctx; /* line sizes of TS frames, at level 1 */
+    int rc;          /* first error, sticky */
 
     /* the block being built */
     int64_t *ts;
@@ -421,6 +450,82 @@ static int close_group(struct part_writer *w)
     return 0;
 }
 
+/*
+ * Build the block's TS frame (version 3) in w->frame: the deltas Rice-coded
+ * above their minimum, then the line sizes as byte planes in a zstd frame.
+ */
+static int build_ts_frame(struct part_writer *w, size_t *flen)
+{
+    uint32_t n = w->bn;
+    uint64_t dmin = UINT64_MAX, nd = n - 1;
+    for (uint32_t i = 1; i < n; i++) {
+        w->tmp[i - 1] = (uint64_t)(w->ts[i] - w->ts[i - 1]);
+        if (w->tmp[i - 1] < dmin)
+            dmin = w->tmp[i - 1];
+    }
+    if (!nd)
+        dmin = 0;
+    uint64_t qbits = 0, nexc = 0;
+    for (uint64_t i = 0; i < nd; i++)
+        w->tmp[i] -= dmin;
+    unsigned k = rice_param(w->tmp, nd);
+    for (uint64_t i = 0; i < nd; i++) {
+        uint64_t q = w->tmp[i] >> k;
+        nexc += q >= PART_RICE_ESCAPE;
+        qbits += (q < PART_RICE_ESCAPE ? q : PART_RICE_ESCAPE) + 1;
+    }
+    size_t lbytes = bits_bytes(nd, k), qbytes = (size_t)((qbits + 7) / 8);
+    uint32_t maxs = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (w->sizes[i] > maxs)
+            maxs = w->sizes[i];
+    unsigned planes = (bit_width(maxs) + 7) / 8;
+    size_t zbound = planes ? ZSTD_compressBound((size_t)planes * n) : 0;
+    size_t head = PART_TS3_HDR + lbytes + qbytes + 8 * nexc + PART_TS3_PAD;
+    buf_reset(&w->frame);
+    int rc = buf_reserve(&w->frame, head + zbound);
+    if (rc < 0)
+        return rc;
+    unsigned char *fr = (unsigned char *)w->frame.ptr;
+    memset(fr, 0, head);
+    fr[0] = (unsigned char)k;
+    fr[1] = (unsigned char)planes;
+    le_put32(fr + 4, (uint32_t)qbytes);
+    le_put64(fr + 8, dmin);
+    le_put32(fr + 16, (uint32_t)nexc);
+    bits_pack(fr + PART_TS3_HDR, w->tmp, nd, k);
+    unsigned char *qs = fr + PART_TS3_HDR + lbytes, *ex = qs + qbytes;
+    uint64_t bit = 0;
+    for (uint64_t i = 0; i < nd; i++) {
+        uint64_t q = w->tmp[i] >> k;
+        if (q >= PART_RICE_ESCAPE) {
+            le_put64(ex, q);
+            ex += 8;
+            q = PART_RICE_ESCAPE;
+        }
+        bit += q;
+        qs[bit >> 3] |= (unsigned char)(1u << (bit & 7));
+        bit++;
+    }
+    *flen = head;
+    if (!planes)
+        return 0;
+    /* byte j of every size, then byte j+1 ...: the high planes are nearly constant */
+    unsigned char *pl = (unsigned char *)w->tmp;
+    for (unsigned j = 0; j < planes; j++)
+        for (uint32_t i = 0; i < n; i++)
+            pl[(size_t)j * n + i] = (unsigned char)(w->sizes[i] >> (8 * j));
+    if (!w->sctx && !(w->sctx = ZSTD_createCCtx()))
+        return STRATA_EINTERNAL;
+    size_t z = ZSTD_compressCCtx(w->sctx, fr + head, zbound, pl, (size_t)planes * n, 1);
+    if (ZSTD_isError(z)) {
+        log_error("part: zstd: %s", ZSTD_getErrorName(z));
+        return STRATA_EINTERNAL;
+    }
+    *flen = head + z;
+    return 0;
+}
+
 /* Compress and write the block being built. */
 static int flush_block(struct part_writer *w)
 {
@@ -429,31 +534,10 @@ static int flush_block(struct part_writer *w)
     uint32_t n = w->bn;
     int rc;
     /* TS frame. */
-    uint64_t maxd = 0;
-    uint32_t maxs = 0;
-    w->tmp[0] = 0;
-    for (uint32_t i = 1; i < n; i++) {
-        w->tmp[i] = (uint64_t)(w->ts[i] - w->ts[i - 1]);
-        if (w->tmp[i] > maxd)
-            maxd = w->tmp[i];
-    }
-    for (uint32_t i = 0; i < n; i++)
-        if (w->sizes[i] > maxs)
-            maxs = w->sizes[i];
-    unsigned tsw = bit_width(maxd), szw = bit_width(maxs);
-    size_t dbytes = bits_bytes(n, tsw), sbytes = bits_bytes(n, szw);
-    size_t flen = PART_TS_FRAME_HDR + dbytes + sbytes + PART_TS_FRAME_PAD;
-    buf_reset(&w->frame);
-    if ((rc = buf_reserve(&w->frame, flen)) < 0)
+    size_t flen;
+    if ((rc = build_ts_frame(w, &flen)) < 0)
         return fail(w, rc);
     unsigned char *fr = (unsigned char *)w->frame.ptr;
-    memset(fr, 0, flen);
-    fr[0] = (unsigned char)tsw;
-    fr[1] = (unsigned char)szw;
-    bits_pack(fr + PART_TS_FRAME_HDR, w->tmp, n, tsw);
-    for (uint32_t i = 0; i < n; i++)
-        w->tmp[i] = w->sizes[i];
-    bits_pack(fr + PART_TS_FRAME_HDR + dbytes, w->tmp, n, szw);
     uint32_t ts_crc = crc32c(0, fr, flen);
     uint64_t ts_off = w->off;
     if ((rc = fsio_write(&w->f, fr, flen)) < 0)
@@ -941,6 +1025,7 @@ void part_writer_abort(struct part_writer *w)
     if (w->tmp_path[0])
         (void)!unlink(w->tmp_path);
     ZSTD_freeCCtx(w->cctx);
+    ZSTD_freeCCtx(w->sctx);
     free(w->ts);
     free(w->sizes);
     free(w->tmp);

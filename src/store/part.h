@@ -184,7 +184,7 @@ void part_stream_stats(const struct part *p, uint32_t stream, int64_t start, int
  * into the part's block table (a stream's blocks are first_block ..
  * first_block + n_blocks - 1). meta_len 0 means the block has no metadata
  * frame (version 1 parts keep metadata in the data frame); bloom_len 0 means
- * the block has no filter, and blocks that share a filter (version 2) give
+ * the block has no filter, and blocks that share a filter (versions 2 and 3) give
  * the same bloom range.
  */
 struct part_block_loc {

@@ -11,16 +11,20 @@
 
 #include "store/le.h"
 
-#define PART_MAGIC            "STRATAPT"
-#define PART_VERSION          2 /* written; version 1 is read too */
-#define PART_VERSION_1        1
-#define PART_HEADER_SIZE      16
-#define PART_STREAM_REC       64
-#define PART_BLOCK_REC        96
-#define PART_TS_FRAME_HDR     4
-#define PART_TS_FRAME_PAD     8
+#define PART_MAGIC        "STRATAPT"
+#define PART_VERSION      3 /* written; versions 1 and 2 are read too */
+#define PART_VERSION_1    1
+#define PART_HEADER_SIZE  16
+#define PART_STREAM_REC   64
+#define PART_BLOCK_REC    96
+#define PART_TS_FRAME_HDR 4
+#define PART_TS_FRAME_PAD 8
+/* Version 3 TS frames (part.c): header; low bits, quotients, exceptions; padding; sizes. */
+#define PART_TS3_HDR          24
+#define PART_TS3_PAD          16
+#define PART_RICE_ESCAPE      40 /* quotients this large go to the exceptions */
 #define PART_BLOCK_HAS_META   1u /* version 1: metadata in the data frame */
-#define PART_BLOCK_META_FRAME 2u /* version 2: metadata in its own frame */
+#define PART_BLOCK_META_FRAME 2u /* versions 2, 3: metadata in its own frame */
 /* Blocks of a stream that share one bloom filter, unless the writer is told otherwise. */
 #define PART_BLOOM_BLOCKS 4
 /* Limits a reader enforces before allocating anything for a block. */
@@ -103,6 +107,47 @@ static inline uint64_t bits_get(const unsigned char *in, uint64_t i, unsigned w)
         x |= hi << (64 - sh);
     }
     return w == 64 ? x : x & (((uint64_t)1 << w) - 1);
+}
+
+/*
+ * Rice coding of timestamp deltas (version 3 TS frames, specified in part.c):
+ * value v with parameter k is its k low bits, bit-packed, and its quotient
+ * q = v >> k in unary (q zero bits, then a one bit) in a separate bit string,
+ * so that a reader unpacks the low bits independently and walks the one bits
+ * of the quotients a word at a time. A quotient of PART_RICE_ESCAPE or more
+ * is written as PART_RICE_ESCAPE zeros and a one, and stored whole in the
+ * frame's exceptions. For deltas spread like arrival times (about
+ * exponential) this is within a few percent of their entropy, where
+ * bit-packing pays for the block's largest delta on every entry.
+ */
+static inline uint64_t rice_bits(const uint64_t *v, uint64_t n, unsigned k)
+{
+    uint64_t bits = n * (k + 1);
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t q = v[i] >> k;
+        bits += q < PART_RICE_ESCAPE ? q : PART_RICE_ESCAPE + 64;
+    }
+    return bits;
+}
+
+/* The k (0..63) that codes v[0..n) in the fewest bits, tried around log2 of the mean. */
+static inline unsigned rice_param(const uint64_t *v, uint64_t n)
+{
+    unsigned __int128 sum = 0;
+    for (uint64_t i = 0; i < n; i++)
+        sum += v[i];
+    uint64_t mean = n ? (uint64_t)(sum / n) : 0;
+    unsigned k0 = mean ? bit_width(mean) - 1 : 0;
+    unsigned best = 0;
+    uint64_t best_bits = UINT64_MAX;
+    for (unsigned k = k0 > 2 ? k0 - 2 : 0; k <= k0 + 1 && k <= 63; k++) {
+        uint64_t b = rice_bits(v, n, k);
+        if (b < best_bits) {
+            best_bits = b;
+            best = k;
+        }
+    }
+    return best;
 }
 
 #endif

@@ -280,8 +280,7 @@ int part_open(const struct part_source *src, bool verify, struct part **out, cha
         goto fail;
     memcpy(hdrc, hdr, sizeof(hdrc));
     p->version = le_get32(hdrc + 8);
-    if (memcmp(hdrc, PART_MAGIC, 8) ||
-        (p->version != PART_VERSION && p->version != PART_VERSION_1) ||
+    if (memcmp(hdrc, PART_MAGIC, 8) || p->version < PART_VERSION_1 || p->version > PART_VERSION ||
         (verify && le_get32(hdrc + 12) != crc32c(0, hdrc, 12))) {
         rc = corrupt(err, errlen, "bad header");
         goto fail;
@@ -596,9 +595,9 @@ void part_stream_stats(const struct part *p, uint32_t stream, int64_t start, int
 
 /* ---- block decoding ---- */
 
-/* Decode a TS frame into ts[0..n) and sizes[0..n); checks it against the block record. */
-static int decode_ts(const struct rblock *b, const unsigned char *fr, size_t len, int64_t *ts,
-                     uint32_t *sizes)
+/* Versions 1 and 2: bit-packed deltas and sizes. */
+static int decode_ts_v2(const struct rblock *b, const unsigned char *fr, size_t len, int64_t *ts,
+                        uint32_t *sizes)
 {
     if (len < PART_TS_FRAME_HDR + PART_TS_FRAME_PAD)
         return STRATA_ECORRUPT;
@@ -633,6 +632,113 @@ static int decode_ts(const struct rblock *b, const unsigned char *fr, size_t len
     if (ts[n - 1] != b->max_ts || ts[n - 1] < ts[0] || total != b->raw)
         return STRATA_ECORRUPT;
     return 0;
+}
+
+/* Version 3: Rice-coded deltas, line sizes as byte planes in a zstd frame (part.c). */
+static int decode_ts_v3(const struct rblock *b, const unsigned char *fr, size_t len, int64_t *ts,
+                        uint32_t *sizes, unsigned char **pl, size_t *plcap)
+{
+    uint32_t n = b->count, nd = n - 1;
+    if (len < PART_TS3_HDR + PART_TS3_PAD)
+        return STRATA_ECORRUPT;
+    unsigned k = fr[0], planes = fr[1];
+    uint64_t qbytes = le_get32(fr + 4), dmin = le_get64(fr + 8), nexc = le_get32(fr + 16);
+    uint64_t lbytes = bits_bytes(nd, k);
+    if (k > 63 || planes > 4 || nexc > nd ||
+        lbytes + qbytes + 8 * nexc > len - PART_TS3_HDR - PART_TS3_PAD)
+        return STRATA_ECORRUPT;
+    const unsigned char *lo = fr + PART_TS3_HDR, *qs = lo + lbytes, *ex = qs + qbytes;
+    /*
+     * Each delta: its quotient is the gap to the next one bit of the
+     * quotients (walked a word at a time), its low bits are bit-packed. u,
+     * the sum of the deltas so far, must never wrap and must end at max_ts -
+     * min_ts, so every timestamp is inside the block's range, in order.
+     */
+    uint64_t qend = qbytes * 8, base = 0, prev = UINT64_MAX, e = 0, u = 0;
+    uint64_t x = qbytes ? le_get64(qs) : 0; /* the padding makes 8 bytes readable */
+    uint64_t mask = k ? UINT64_MAX >> (64 - k) : 0, t0 = (uint64_t)b->min_ts;
+    bool wrap = false;
+    ts[0] = b->min_ts;
+    for (uint32_t i = 0; i < nd; i++) {
+        while (!x) {
+            base += 64;
+            if (base >= qend)
+                return STRATA_ECORRUPT;
+            x = le_get64(qs + base / 8);
+        }
+        uint64_t pos = base + (unsigned)__builtin_ctzll(x);
+        x &= x - 1;
+        if (pos >= qend)
+            return STRATA_ECORRUPT; /* a bit of what follows the quotients */
+        uint64_t q = pos - prev - 1;
+        prev = pos;
+        if (q >= PART_RICE_ESCAPE) {
+            if (q != PART_RICE_ESCAPE || e == nexc)
+                return STRATA_ECORRUPT;
+            q = le_get64(ex + 8 * e++);
+        }
+        uint64_t bit = (uint64_t)i * k, low;
+        if (k <= 56) /* one load (lines are padded) */
+            low = (le_get64(lo + (bit >> 3)) >> (bit & 7)) & mask;
+        else
+            low = bits_get(lo, i, k);
+        wrap |= __builtin_add_overflow(u, (q << k) | low, &u);
+        wrap |= __builtin_add_overflow(u, dmin, &u);
+        ts[i + 1] = (int64_t)(t0 + u);
+    }
+    if (wrap || u != (uint64_t)b->max_ts - t0)
+        return STRATA_ECORRUPT;
+    size_t head = PART_TS3_HDR + lbytes + qbytes + 8 * nexc + PART_TS3_PAD;
+    const unsigned char *z = fr + head;
+    size_t zlen = len - head;
+    uint64_t total = 0;
+    if (!planes) {
+        if (zlen)
+            return STRATA_ECORRUPT;
+        memset(sizes, 0, n * sizeof(*sizes));
+    } else {
+        size_t want = (size_t)planes * n;
+        if (*plcap < want) {
+            free(*pl);
+            *plcap = want;
+            *pl = xmalloc(want);
+        }
+        ZSTD_DCtx *dc = dctx_get();
+        size_t r = ZSTD_decompressDCtx(dc, *pl, want, z, zlen);
+        dctx_put(dc);
+        if (ZSTD_isError(r) || r != want)
+            return STRATA_ECORRUPT;
+        const unsigned char *pb = *pl;
+        if (planes == 2) { /* the usual case: lines of 256 bytes to 64 KiB */
+            for (uint32_t i = 0; i < n; i++) {
+                sizes[i] = pb[i] | (uint32_t)pb[n + i] << 8;
+                total += sizes[i];
+            }
+        } else {
+            for (uint32_t i = 0; i < n; i++) {
+                uint32_t v = 0;
+                for (unsigned j = 0; j < planes; j++)
+                    v |= (uint32_t)pb[(size_t)j * n + i] << (8 * j);
+                sizes[i] = v;
+                total += v;
+            }
+        }
+    }
+    if (ts[n - 1] != b->max_ts || total != b->raw)
+        return STRATA_ECORRUPT;
+    return 0;
+}
+
+/*
+ * Decode a TS frame into ts[0..n) and sizes[0..n) and check it against the
+ * block record; *pl (capacity *plcap) is scratch for version 3.
+ */
+static int decode_ts(const struct part *p, const struct rblock *b, const unsigned char *fr,
+                     size_t len, int64_t *ts, uint32_t *sizes, unsigned char **pl, size_t *plcap)
+{
+    if (p->version >= PART_VERSION)
+        return decode_ts_v3(b, fr, len, ts, sizes, pl, plcap);
+    return decode_ts_v2(b, fr, len, ts, sizes);
 }
 
 /*
@@ -800,8 +906,8 @@ struct pcursor {
     uint32_t *sizes, *sizes_out;
     struct slice *lines, *meta;
     uint32_t cap;
-    unsigned char *data, *scratch, *mdata;
-    size_t data_cap, scratch_cap, mdata_cap;
+    unsigned char *data, *scratch, *mdata, *planes;
+    size_t data_cap, scratch_cap, mdata_cap, planes_cap;
     struct slice *mvals; /* the metadata frame's dictionary */
     uint32_t mvals_cap;
     void (*release)(void *);
@@ -895,7 +1001,8 @@ static int pcursor_next(struct tier_cursor *tc, struct entry_batch *out)
                 return STRATA_ECORRUPT;
             mark_checked(c->p, bi, CHECKED_TS);
         }
-        if ((rc = decode_ts(b, fr, b->ts_len, c->ts, c->sizes)) < 0)
+        if ((rc = decode_ts(c->p, b, fr, b->ts_len, c->ts, c->sizes, &c->planes, &c->planes_cap)) <
+            0)
             return rc;
         /* The entries of this block within [start, end). */
         uint32_t lo = 0, hi = b->count;
@@ -1038,6 +1145,7 @@ static void pcursor_close(struct tier_cursor *tc)
     free(c->data);
     free(c->scratch);
     free(c->mdata);
+    free(c->planes);
     free(c->mvals);
     if (c->release)
         c->release(c->release_arg);
@@ -1158,8 +1266,8 @@ int part_verify(struct part *p, char *err, size_t errlen)
     uint32_t *sizes = NULL;
     struct slice *meta = NULL, *vals = NULL;
     uint32_t cap = 0, vcap = 0;
-    unsigned char *mdata = NULL;
-    size_t mcap = 0;
+    unsigned char *mdata = NULL, *planes = NULL;
+    size_t mcap = 0, pcap = 0;
     int rc = 0;
     uint64_t entries = 0;
     for (uint32_t i = 0; i < p->n_blocks && !rc; i++) {
@@ -1173,7 +1281,8 @@ int part_verify(struct part *p, char *err, size_t errlen)
         const unsigned char *f;
         if ((rc = src_get(&p->src, b->ts_off, b->ts_len, &scratch, &scap, &f)) < 0)
             break;
-        if (crc32c(0, f, b->ts_len) != b->ts_crc || decode_ts(b, f, b->ts_len, ts, sizes) < 0) {
+        if (crc32c(0, f, b->ts_len) != b->ts_crc ||
+            decode_ts(p, b, f, b->ts_len, ts, sizes, &planes, &pcap) < 0) {
             snprintf(err, errlen, "block %u: bad timestamp frame", i);
             rc = STRATA_ECORRUPT;
             break;
@@ -1225,6 +1334,7 @@ int part_verify(struct part *p, char *err, size_t errlen)
     free(meta);
     free(vals);
     free(mdata);
+    free(planes);
     return rc;
 }
 

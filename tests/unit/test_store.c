@@ -555,17 +555,21 @@ TEST(part_blocks_share_bloom_filters)
 }
 
 /*
- * A part of the first format (tests/unit/data/part-v1.part, written by the
- * version-1 writer: 60 entries "old line <i>" at ts 1000+i in 4 blocks;
- * entries i % 4 != 0 carry detected_level=info (odd i) or warn; metadata in
- * the data frames; one layout-1 bloom filter per block) stays readable.
+ * Parts of the earlier formats stay readable. Both fixtures hold 60 entries
+ * "old line <i>" at ts 1000+i in one stream; entries i % 4 != 0 carry
+ * detected_level=info (odd i) or warn.
+ *   tests/unit/data/part-v1.part: the version-1 writer, 4 blocks, metadata in
+ *   the data frames, one layout-1 bloom filter per block.
+ *   tests/unit/data/part-v2.part: the version-2 writer (zstd 3, 150-byte
+ *   blocks: 6 blocks), bit-packed timestamp frames, metadata frames, layout-2
+ *   filters shared by 4 blocks.
  */
-TEST(part_version_1_is_still_read)
+static void check_old_part(const char *path)
 {
     struct part_source src;
     struct part *p;
     char err[256];
-    ASSERT_EQ_INT(part_source_file("tests/unit/data/part-v1.part", &src, err, sizeof(err)), 0);
+    ASSERT_EQ_INT(part_source_file(path, &src, err, sizeof(err)), 0);
     ASSERT_EQ_INT(part_open(&src, true, &p, err, sizeof(err)), 0);
     ASSERT_EQ_INT(part_verify(p, err, sizeof(err)), 0);
     ASSERT_EQ_UINT(part_get_info(p)->entries, 60);
@@ -615,6 +619,112 @@ TEST(part_version_1_is_still_read)
     arena_release(&a);
     part_close(p);
     part_source_file_release(&src);
+}
+
+TEST(part_version_1_is_still_read)
+{
+    check_old_part("tests/unit/data/part-v1.part");
+}
+
+TEST(part_version_2_is_still_read)
+{
+    check_old_part("tests/unit/data/part-v2.part");
+}
+
+/*
+ * Timestamp frames (version 3: Rice-coded deltas, sizes in byte planes) give
+ * back exactly what was written, whatever the spread: deltas of 0, constant
+ * ones, random ones, jumps that take the escape code, the whole int64 range;
+ * empty lines, and lines of 1, 2 and 3 size bytes; blocks of one entry.
+ */
+TEST(part_timestamp_frames_round_trip_every_spread)
+{
+    char dir[256];
+    st_tmpdir_fast(dir);
+    enum { N = 700, STREAMS = 6 };
+    static int64_t want_ts[STREAMS][N];
+    static uint32_t want_len[STREAMS][N];
+    uint64_t seed = 88172645463325252ULL;
+    char *big = malloc(70000);
+    ASSERT_TRUE(big != NULL);
+    memset(big, 'x', 70000);
+    for (int s = 0; s < STREAMS; s++) {
+        int64_t t = s == 5 ? INT64_MIN + 1 : 1000;
+        for (int i = 0; i < N; i++) {
+            seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+            uint64_t d = 0;
+            switch (s) {
+            case 0: d = 0; break;                                /* every entry at once */
+            case 1: d = 1000000000; break;                       /* exactly every second */
+            case 2: d = seed % 3000000000u; break;               /* random, ~1.5 s apart */
+            case 3: d = i % 97 ? seed % 1000 : seed >> 7; break; /* rare jumps: escape codes */
+            case 4: d = seed % 50; break;                        /* dense */
+            case 5: d = i == N - 1 ? (uint64_t)INT64_MAX - 1 - (uint64_t)t : seed % 7; break;
+            }
+            t = (int64_t)((uint64_t)t + d);
+            want_ts[s][i] = t;
+            want_len[s][i] =
+                s == 4 ? (uint32_t)(seed % 3 ? 0 : 70000 - seed % 300) : (uint32_t)(i * 7 % 400);
+        }
+    }
+    /* blocks of 64 KiB: streams 0-3 and 5 get several, stream 4's big lines one each */
+    struct part_writer_options o = {
+        .dir = dir, .id = 9, .level = 1, .zstd_level = 3, .block_bytes = 65536, .tenant = "t"};
+    struct part_writer *w;
+    ASSERT_EQ_INT(part_writer_open(&o, &w), 0);
+    for (int s = 0; s < STREAMS; s++) {
+        char v[8];
+        snprintf(v, sizeof(v), "s%d", s);
+        struct label l = {SLICE_LIT("app"), slice_from(v)};
+        ASSERT_EQ_INT(part_writer_begin_stream(w, labels_fingerprint(&l, 1) + (uint64_t)s, &l, 1),
+                      0);
+        for (int i = 0; i < N; i++)
+            ASSERT_EQ_INT(part_writer_add(w, want_ts[s][i], (struct slice){big, want_len[s][i]},
+                                          (struct slice){"", 0}),
+                          0);
+        ASSERT_EQ_INT(part_writer_end_stream(w), 0);
+    }
+    char path[4096];
+    ASSERT_EQ_INT(part_writer_finish(w, NULL, path, sizeof(path)), 0);
+    struct part_source src;
+    struct part *p;
+    char err[256];
+    ASSERT_EQ_INT(part_source_file(path, &src, err, sizeof(err)), 0);
+    ASSERT_EQ_INT(part_open(&src, true, &p, err, sizeof(err)), 0);
+    ASSERT_EQ_INT(part_verify(p, err, sizeof(err)), 0);
+    struct arena a;
+    arena_init(&a, 0);
+    for (int s = 0; s < STREAMS; s++) {
+        char text[32];
+        snprintf(text, sizeof(text), "{app=\"s%d\"}", s);
+        struct selector sel;
+        uint32_t *ids;
+        ASSERT_EQ_INT(build_selector(&a, text, &sel), 0);
+        ASSERT_EQ_INT(part_match_streams(p, &sel, &a, &ids), 1);
+        for (int lines = 0; lines < 2; lines++) {
+            struct tier_query q = {.start = INT64_MIN, .end = INT64_MAX, .want_lines = lines};
+            struct tier_cursor *c = part_cursor_new(p, ids[0], &q, NULL, &a, NULL, NULL);
+            ASSERT_TRUE(c != NULL);
+            struct entry_batch b;
+            int i = 0, rc;
+            while ((rc = c->ops->next(c, &b)) > 0)
+                for (uint32_t j = 0; j < b.n; j++, i++) {
+                    ASSERT_TRUE(i < N);
+                    ASSERT_EQ_INT(b.ts[j], want_ts[s][i]);
+                    ASSERT_EQ_UINT(b.sizes[j], want_len[s][i]);
+                    if (lines)
+                        ASSERT_EQ_UINT(b.lines[j].len, want_len[s][i]);
+                }
+            c->ops->close(c);
+            ASSERT_EQ_INT(rc, 0);
+            ASSERT_EQ_INT(i, N);
+        }
+    }
+    arena_release(&a);
+    part_close(p);
+    part_source_file_release(&src);
+    free(big);
+    st_rmtree(dir);
 }
 
 TEST(part_damage_is_detected_never_crashes)

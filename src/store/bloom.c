@@ -1,5 +1,6 @@
 #include "store/bloom.h"
 
+#include <endian.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,8 +11,10 @@
 #define BLOOM_MIN_LOG2 6
 /* Layout 1: a power-of-two number of bits, word = h mod words (read only). */
 #define BLOOM_LAYOUT_POW2 1
-/* Layout 2: any number of words, word = ((h mod 2^32) * words) >> 32 (written). */
+/* Layout 2: any number of words, word = ((h mod 2^32) * words) >> 32. */
 #define BLOOM_LAYOUT_RANGE 2
+/* Layout 3: layout 2 with the long tokens' prefixes too (written). */
+#define BLOOM_LAYOUT_TOKENS 3
 /*
  * Bits per distinct gram for a fill of 40% with k = 3 bits per gram:
  * m = -k * n / ln(1 - 0.4), in 1/1000 of a bit.
@@ -35,6 +38,39 @@ static inline uint64_t gram_hash(uint32_t g)
     h ^= h >> 32;
     return h;
 }
+
+/* Token prefixes (BLOOM_TOKEN_PREFIX bytes, read little-endian) hash apart from grams. */
+static inline uint64_t token_hash(uint64_t t)
+{
+    uint64_t h = t ^ 0x5851F42D4C957F2Dull;
+    h *= 0xC2B2AE3D27D4EB4Full;
+    h ^= h >> 31;
+    h *= 0x9E3779B97F4A7C15ull;
+    h ^= h >> 29;
+    return h;
+}
+
+_Static_assert(BLOOM_TOKEN_PREFIX == 8 && BLOOM_TOKEN_MIN >= BLOOM_TOKEN_PREFIX,
+               "token prefixes are loaded as one 64-bit word");
+
+static inline uint64_t load_prefix(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+    return le64toh(v);
+}
+
+/* ASCII letters and digits: what tokens are made of. */
+static const unsigned char alnum[256] = {
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+    ['8'] = 1, ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
+    ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
+    ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1,
+    ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1,
+    ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
+    ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1,
+    ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+};
 
 static inline uint32_t load_gram(const char *p)
 {
@@ -64,7 +100,57 @@ void bloom_builder_init(struct bloom_builder *b)
 void bloom_builder_release(struct bloom_builder *b)
 {
     free(b->slots);
+    free(b->tslots);
     memset(b, 0, sizeof(*b));
+}
+
+static void token_set_grow(struct bloom_builder *b)
+{
+    size_t cap = b->tcap ? b->tcap * 2 : BLOOM_START_CAP;
+    uint64_t *slots = xcalloc(cap, sizeof(uint64_t));
+    for (size_t i = 0; i < b->tcap; i++) {
+        uint64_t t = b->tslots[i];
+        if (!t)
+            continue;
+        size_t k = (size_t)token_hash(t) & (cap - 1);
+        while (slots[k])
+            k = (k + 1) & (cap - 1);
+        slots[k] = t;
+    }
+    free(b->tslots);
+    b->tslots = slots;
+    b->tcap = cap;
+}
+
+/* Add the prefix of every token of at least BLOOM_TOKEN_MIN bytes of line[0..len). */
+static void add_tokens(struct bloom_builder *b, const char *line, uint32_t len)
+{
+    const unsigned char *u = (const unsigned char *)line;
+    uint32_t i = 0;
+    while (i < len) {
+        while (i < len && !alnum[u[i]])
+            i++;
+        uint32_t start = i;
+        while (i < len && alnum[u[i]])
+            i++;
+        if (i - start < BLOOM_TOKEN_MIN)
+            continue;
+        if (2 * (b->tn + 1) > b->tcap) {
+            if (b->tn >= BLOOM_MAX_GRAMS) {
+                b->too_many = true; /* a filter without every token would lie */
+                return;
+            }
+            token_set_grow(b);
+        }
+        uint64_t t = load_prefix(line + start); /* letters and digits: never 0 */
+        size_t mask = b->tcap - 1, k = (size_t)token_hash(t) & mask;
+        while (b->tslots[k] && b->tslots[k] != t)
+            k = (k + 1) & mask;
+        if (!b->tslots[k]) {
+            b->tslots[k] = t;
+            b->tn++;
+        }
+    }
 }
 
 static void set_grow(struct bloom_builder *b)
@@ -112,6 +198,8 @@ void bloom_builder_add(struct bloom_builder *b, const char *data, const uint32_t
                 b->n++;
             }
         }
+        if (len >= BLOOM_TOKEN_MIN && !b->too_many)
+            add_tokens(b, p, len);
         p += len;
     }
 }
@@ -121,10 +209,10 @@ int bloom_builder_finish(struct bloom_builder *b, struct buf *out)
     uint64_t distinct = b->n + (b->zero ? 1 : 0);
     uint64_t basis = b->grams > 65536 ? b->grams : 65536;
     int rc = 0;
-    if (!distinct || distinct >= BLOOM_MAX_GRAMS ||
+    if (!distinct || distinct >= BLOOM_MAX_GRAMS || b->too_many ||
         distinct * 1000 > (uint64_t)BLOOM_MAX_DISTINCT * basis)
         goto done; /* nothing to test, or too many distinct grams to prune anything */
-    uint64_t bits = (distinct * BLOOM_MILLIBITS_PER_GRAM + 999) / 1000;
+    uint64_t bits = ((distinct + b->tn) * BLOOM_MILLIBITS_PER_GRAM + 999) / 1000;
     size_t words = (size_t)((bits + 63) / 64);
     uint64_t *w = xcalloc(words, sizeof(uint64_t));
     for (size_t i = 0; i < b->cap; i++)
@@ -136,7 +224,12 @@ int bloom_builder_finish(struct bloom_builder *b, struct buf *out)
         uint64_t h = gram_hash(0);
         w[range_word(h, words)] |= gram_bits(h, BLOOM_K);
     }
-    unsigned char hdr[BLOOM_HEADER] = {BLOOM_K, 0, BLOOM_LAYOUT_RANGE, 0};
+    for (size_t i = 0; i < b->tcap; i++)
+        if (b->tslots[i]) {
+            uint64_t h = token_hash(b->tslots[i]);
+            w[range_word(h, words)] |= gram_bits(h, BLOOM_K);
+        }
+    unsigned char hdr[BLOOM_HEADER] = {BLOOM_K, 0, BLOOM_LAYOUT_TOKENS, 0};
     rc = buf_reserve(out, sizeof(hdr) + words * 8);
     if (!rc)
         rc = buf_append(out, hdr, sizeof(hdr));
@@ -150,8 +243,10 @@ int bloom_builder_finish(struct bloom_builder *b, struct buf *out)
 done:
     if (b->slots)
         memset(b->slots, 0, b->cap * sizeof(uint32_t));
-    b->n = 0;
-    b->zero = false;
+    if (b->tslots)
+        memset(b->tslots, 0, b->tcap * sizeof(uint64_t));
+    b->n = b->tn = 0;
+    b->zero = b->too_many = false;
     b->grams = 0;
     return rc;
 }
@@ -173,14 +268,39 @@ void bloom_query_init(struct bloom_query *q, const struct slice *needles, uint32
     for (uint32_t i = 0; i < n_needles; i++)
         if (needles[i].len >= 4)
             total += needles[i].len - 3;
-    q->n = 0;
-    q->hashes = NULL;
+    q->n = q->n_tokens = 0;
+    q->hashes = q->tokens = NULL;
     if (!total)
         return;
     q->hashes = arena_alloc(a, total * sizeof(uint64_t));
     for (uint32_t i = 0; i < n_needles; i++)
         for (size_t j = 0; j + 4 <= needles[i].len; j++)
             q->hashes[q->n++] = gram_hash(load_gram(needles[i].ptr + j));
+    /*
+     * A run of letters and digits that starts after another byte of the
+     * needle starts a token in any line that holds the needle; when at
+     * least BLOOM_TOKEN_MIN of it is in the needle, that token is long
+     * enough to be indexed, and its prefix is the run's.
+     */
+    size_t bytes = 0;
+    for (uint32_t i = 0; i < n_needles; i++)
+        bytes += needles[i].len;
+    /* a token takes BLOOM_TOKEN_MIN bytes and the one before it */
+    q->tokens = arena_alloc(a, (bytes / BLOOM_TOKEN_MIN + n_needles) * sizeof(uint64_t));
+    for (uint32_t i = 0; i < n_needles; i++) {
+        const unsigned char *u = (const unsigned char *)needles[i].ptr;
+        size_t len = needles[i].len;
+        for (size_t j = 1; j < len; j++) {
+            if (alnum[u[j - 1]] || !alnum[u[j]])
+                continue;
+            size_t e = j;
+            while (e < len && alnum[u[e]])
+                e++;
+            if (e - j >= BLOOM_TOKEN_MIN)
+                q->tokens[q->n_tokens++] = token_hash(load_prefix(needles[i].ptr + j));
+            j = e;
+        }
+    }
 }
 
 bool bloom_may_contain(const unsigned char *f, size_t len, const struct bloom_query *q)
@@ -195,7 +315,7 @@ bool bloom_may_contain(const unsigned char *f, size_t len, const struct bloom_qu
         if (log2 < BLOOM_MIN_LOG2 || log2 > 32 || len != BLOOM_HEADER + (((size_t)1 << log2) >> 3))
             return true;
         words = ((size_t)1 << log2) >> 6;
-    } else if (layout == BLOOM_LAYOUT_RANGE) {
+    } else if (layout == BLOOM_LAYOUT_RANGE || layout == BLOOM_LAYOUT_TOKENS) {
         if (len < BLOOM_HEADER + 8 || (len - BLOOM_HEADER) % 8)
             return true;
         words = (len - BLOOM_HEADER) / 8;
@@ -203,8 +323,9 @@ bool bloom_may_contain(const unsigned char *f, size_t len, const struct bloom_qu
         return true;
     }
     const unsigned char *base = f + BLOOM_HEADER;
-    for (uint32_t i = 0; i < q->n; i++) {
-        uint64_t h = q->hashes[i];
+    uint32_t n = q->n + (layout == BLOOM_LAYOUT_TOKENS ? q->n_tokens : 0);
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t h = i < q->n ? q->hashes[i] : q->tokens[i - q->n];
         size_t wi = layout == BLOOM_LAYOUT_POW2 ? (size_t)(h & (words - 1)) : range_word(h, words);
         const unsigned char *w = base + 8 * wi;
         uint64_t v = (uint64_t)w[0] | (uint64_t)w[1] << 8 | (uint64_t)w[2] << 16 |

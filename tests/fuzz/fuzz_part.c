@@ -17,8 +17,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void read_all(struct part *p, struct arena *a)
 {
     struct slice needle = SLICE_LIT("error");
+    /* the second needle has a token prefix to test (layout-3 filters) */
+    struct slice probes[2] = {SLICE_LIT("error"), SLICE_LIT("id=0123456789abcdef")};
     struct bloom_query bq;
-    bloom_query_init(&bq, &needle, 1, a);
+    bloom_query_init(&bq, probes, 2, a);
     uint32_t *ids;
     uint32_t n = part_match_streams(p, NULL, a, &ids);
     for (int mode = 0; mode < 6; mode++) {

@@ -72,6 +72,69 @@ TEST(bloom_has_no_false_negatives_and_prunes)
     buf_release(&f);
 }
 
+/*
+ * Ids: lines of random 19-digit block ids put nearly every 4-digit gram in
+ * the filter, so grams cannot prune an absent id; the prefixes of long
+ * tokens can, for a needle in which the id starts after another byte. No
+ * needle taken from a line is ever pruned.
+ */
+TEST(bloom_token_prefixes_prune_absent_ids)
+{
+    enum { N = 3000 };
+    static char data[N * 64];
+    static uint32_t sizes[N];
+    static char ids[N][24];
+    uint64_t seed = 0x9E3779B97F4A7C15ULL;
+    size_t off = 0;
+    for (int i = 0; i < N; i++) {
+        seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+        snprintf(ids[i], sizeof(ids[i]), "%019llu",
+                 (unsigned long long)(seed % 10000000000000000000ULL));
+        int n = snprintf(data + off, sizeof(data) - off, "Served block blk_-%s to /10.0.%d.%d",
+                         ids[i], i % 256, i % 7);
+        sizes[i] = (uint32_t)n;
+        off += (size_t)n;
+    }
+    struct buf f;
+    buf_init(&f, 1 << 22);
+    ASSERT_EQ_INT(bloom_build(&f, data, sizes, N), 0);
+    ASSERT_TRUE(f.len > BLOOM_HEADER);
+    const unsigned char *fp = (const unsigned char *)f.ptr;
+    struct arena a;
+    arena_init(&a, 0);
+    for (int i = 0; i < N; i++) {
+        char nd[5][64];
+        snprintf(nd[0], sizeof(nd[0]), "blk_-%.19s", ids[i]);
+        snprintf(nd[1], sizeof(nd[1]), "-%.19s to", ids[i]);
+        snprintf(nd[2], sizeof(nd[2]), "_-%.14s", ids[i]);
+        snprintf(nd[3], sizeof(nd[3]), "%.19s", ids[i]);
+        snprintf(nd[4], sizeof(nd[4]), "-%.12s", ids[i]);
+        for (int k = 0; k < 5; k++) {
+            struct slice n = slice_from(nd[k]);
+            struct bloom_query q;
+            bloom_query_init(&q, &n, 1, &a);
+            ASSERT_EQ_UINT(q.n_tokens, k == 3 ? 0 : 1); /* a bare id may continue a token */
+            ASSERT_TRUE(bloom_may_contain(fp, f.len, &q));
+        }
+    }
+    int grams_only = 0, with_tokens = 0;
+    for (int i = 0; i < 200; i++) {
+        char id[24], needle[64];
+        snprintf(id, sizeof(id), "%019d", 987654321 + i * 7919);
+        snprintf(needle, sizeof(needle), "blk_-%s", id);
+        struct slice n = slice_from(needle);
+        struct bloom_query q;
+        bloom_query_init(&q, &n, 1, &a);
+        with_tokens += !bloom_may_contain(fp, f.len, &q);
+        q.n_tokens = 0; /* what a filter without tokens could tell */
+        grams_only += !bloom_may_contain(fp, f.len, &q);
+    }
+    ASSERT_TRUE(grams_only < 100);
+    ASSERT_TRUE(with_tokens > 190);
+    arena_release(&a);
+    buf_release(&f);
+}
+
 /* ---- parts ---- */
 
 struct part_fixture {

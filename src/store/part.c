@@ -459,7 +459,7 @@ static int build_ts_frame(struct part_writer *w, size_t *flen)
     uint32_t n = w->bn;
     uint64_t dmin = UINT64_MAX, nd = n - 1;
     for (uint32_t i = 1; i < n; i++) {
-        w->tmp[i - 1] = (uint64_t)(w->ts[i] - w->ts[i - 1]);
+        w->tmp[i - 1] = (uint64_t)w->ts[i] - (uint64_t)w->ts[i - 1]; /* may exceed INT64_MAX */
         if (w->tmp[i - 1] < dmin)
             dmin = w->tmp[i - 1];
     }

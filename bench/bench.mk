@@ -1,6 +1,7 @@
 # bench/bench.mk - `make bench`: Strata and ClickHouse 18.16 side by side (docs/BENCHMARKS.md).
 #
-#   make bench                                 1M and 10M lines (about an hour on 2 cores)
+#   make bench                                 1M and 10M lines (10-12 minutes on 2 cores with the
+#                                              corpus cached; generating it adds ~40 s per 1M lines)
 #   make bench BENCH_LINES=200000              a quick run while developing
 #   make bench BENCH_LINES="1000000 10000000 30000000"
 #   make bench BENCH_ARGS="--no-cold --no-doc" more options: bench/bench.py --help

@@ -627,14 +627,32 @@ TEST(part_blocks_share_bloom_filters)
  *   blocks: 6 blocks), bit-packed timestamp frames, metadata frames, layout-2
  *   filters shared by 4 blocks.
  */
+/* Open the part at path (checksums on) and verify every block: 0, or -1 with the error printed. */
+static int open_verified(const char *path, struct part_source *src, struct part **p)
+{
+    char err[256];
+    if (part_source_file(path, src, err, sizeof(err)) < 0)
+        goto fail;
+    if (part_open(src, true, p, err, sizeof(err)) < 0) {
+        part_source_file_release(src);
+        goto fail;
+    }
+    if (part_verify(*p, err, sizeof(err)) < 0) {
+        part_close(*p);
+        part_source_file_release(src);
+        goto fail;
+    }
+    return 0;
+fail:
+    fprintf(stderr, "    %s: %s\n", path, err);
+    return -1;
+}
+
 static void check_old_part(const char *path)
 {
     struct part_source src;
     struct part *p;
-    char err[256];
-    ASSERT_EQ_INT(part_source_file(path, &src, err, sizeof(err)), 0);
-    ASSERT_EQ_INT(part_open(&src, true, &p, err, sizeof(err)), 0);
-    ASSERT_EQ_INT(part_verify(p, err, sizeof(err)), 0);
+    ASSERT_EQ_INT(open_verified(path, &src, &p), 0);
     ASSERT_EQ_UINT(part_get_info(p)->entries, 60);
     struct arena a;
     arena_init(&a, 0);
@@ -751,10 +769,7 @@ TEST(part_timestamp_frames_round_trip_every_spread)
     ASSERT_EQ_INT(part_writer_finish(w, NULL, path, sizeof(path)), 0);
     struct part_source src;
     struct part *p;
-    char err[256];
-    ASSERT_EQ_INT(part_source_file(path, &src, err, sizeof(err)), 0);
-    ASSERT_EQ_INT(part_open(&src, true, &p, err, sizeof(err)), 0);
-    ASSERT_EQ_INT(part_verify(p, err, sizeof(err)), 0);
+    ASSERT_EQ_INT(open_verified(path, &src, &p), 0);
     struct arena a;
     arena_init(&a, 0);
     for (int s = 0; s < STREAMS; s++) {

@@ -3,17 +3,7 @@
 #include <string.h>
 
 #include "core/err.h"
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+#include "core/slice.h"
 
 static size_t put_utf8(char *o, unsigned cp)
 {
@@ -103,7 +93,8 @@ int gostr_unquote(struct slice s, struct arena *a, struct slice *out, size_t *us
         case '"': *o++ = '"'; break;
         case '\'': *o++ = '\''; break;
         case 'x': {
-            int h1 = k < i ? hexval(s.ptr[k]) : -1, h2 = k + 1 < i ? hexval(s.ptr[k + 1]) : -1;
+            int h1 = k < i ? hex_digit(s.ptr[k]) : -1,
+                h2 = k + 1 < i ? hex_digit(s.ptr[k + 1]) : -1;
             if (h1 < 0 || h2 < 0) {
                 *err = "bad \\x escape";
                 return STRATA_EPARSE;
@@ -117,7 +108,7 @@ int gostr_unquote(struct slice s, struct arena *a, struct slice *out, size_t *us
             int n = c == 'u' ? 4 : 8;
             unsigned cp = 0;
             for (int j = 0; j < n; j++) {
-                int h = k + (size_t)j < i ? hexval(s.ptr[k + (size_t)j]) : -1;
+                int h = k + (size_t)j < i ? hex_digit(s.ptr[k + (size_t)j]) : -1;
                 if (h < 0) {
                     *err = "bad unicode escape";
                     return STRATA_EPARSE;

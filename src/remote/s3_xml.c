@@ -5,6 +5,7 @@
 
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/slice.h"
 
 /* The longest text one leaf element of an S3 answer may hold (keys are <= 1024 bytes). */
 #define LEAF_MAX (64 * 1024)
@@ -307,17 +308,6 @@ int xml_escape(struct buf *out, const char *s, size_t n)
     return 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 long s3_url_decode_inplace(char *s, size_t n)
 {
     size_t o = 0;
@@ -328,7 +318,7 @@ long s3_url_decode_inplace(char *s, size_t n)
         }
         if (i + 2 >= n)
             return -1;
-        int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+        int hi = hex_digit(s[i + 1]), lo = hex_digit(s[i + 2]);
         if (hi < 0 || lo < 0)
             return -1;
         s[o++] = (char)(hi * 16 + lo);

@@ -764,19 +764,6 @@ static void set_rebuild(struct s3_tier *t, const struct s3_manifest *const *mans
 
 /* ---- queries ---- */
 
-static void copy_stream(const struct part_stream *ps, struct arena *a, struct tier_stream *ts)
-{
-    ts->fp = ps->fp;
-    ts->n_labels = ps->n_labels;
-    struct label *lv = arena_alloc(a, (ps->n_labels ? ps->n_labels : 1) * sizeof(*lv));
-    for (uint32_t i = 0; i < ps->n_labels; i++) {
-        lv[i].name = arena_slice_dup(a, ps->labels[i].name);
-        lv[i].value = arena_slice_dup(a, ps->labels[i].value);
-    }
-    ts->labels = lv;
-    ts->key = arena_slice_dup(a, ps->key);
-}
-
 static int querier_refresh(struct s3_tier *t, bool force, bool wait);
 
 /* Bloom filters the cursors of part p will test: one range per run of nearby filters. */
@@ -898,7 +885,7 @@ static int walk(struct tier *tier, const struct tier_query *q, struct arena *a, 
                 c->win.owner = ro[i];
                 ts.cursor = &c->base;
             }
-            copy_stream(ps, a, &ts);
+            part_stream_copy(ps, a, &ts);
             if (n_out == cap_out) {
                 size_t cap = cap_out ? cap_out * 2 : 64;
                 out = arena_realloc(a, out, cap_out * sizeof(*out), cap * sizeof(*out));

@@ -401,19 +401,6 @@ static struct lpart **pick_parts(struct local *l, const struct tier_query *q, ui
     return v;
 }
 
-static void copy_stream(const struct part_stream *ps, struct arena *a, struct tier_stream *ts)
-{
-    ts->fp = ps->fp;
-    ts->n_labels = ps->n_labels;
-    struct label *lv = arena_alloc(a, (ps->n_labels ? ps->n_labels : 1) * sizeof(*lv));
-    for (uint32_t i = 0; i < ps->n_labels; i++) {
-        lv[i].name = arena_slice_dup(a, ps->labels[i].name);
-        lv[i].value = arena_slice_dup(a, ps->labels[i].value);
-    }
-    ts->labels = lv;
-    ts->key = arena_slice_dup(a, ps->key);
-}
-
 static int walk(struct tier *tier, const struct tier_query *q, struct arena *a, tier_stream_fn fn,
                 void *arg, bool cursors)
 {
@@ -441,7 +428,7 @@ static int walk(struct tier *tier, const struct tier_query *q, struct arena *a, 
                     continue;
                 }
             }
-            copy_stream(ps, a, &ts);
+            part_stream_copy(ps, a, &ts);
             rc = fn(arg, &ts);
         }
         if (tier_cancelled(q->cancel))

@@ -194,10 +194,10 @@ def test_client_shared_by_threads(env):
         eq(sorted(seq_of(g[1], prefix) for g in got), list(range(400)), prefix + ": each once")
 
 
-def _queue_run(env, policy, n, prefix):
+def _queue_run(env, policy, n, prefix, wait_ms=0):
     port = free_port()
     d = Driver(env, "127.0.0.1:%d" % port, "logs", n, prefix, "--async", "--queue", 50,
-               "--wait-ms", 0, "--retries", -1, "--retry-min-ms", 50, "--retry-max-ms", 300,
+               "--wait-ms", wait_ms, "--retries", -1, "--retry-min-ms", 50, "--retry-max-ms", 300,
                "--timeout-ms", 2000, "--policy", policy, "--enqueue-timeout-ms", 300,
                "--flush-ms", 60000, "--close-timeout-ms", 60000)
     first = d.uploaded()
@@ -224,7 +224,11 @@ def test_client_queue_full_policies(env):
     eq((out["refused"], out["dropped"], out["sent"]), (30, 0, 50), "drop-newest: counters")
     eq(seqs, list(range(50)), "drop-newest: the first 50 arrived")
 
-    first, out, seqs = _queue_run(env, "drop-oldest", 80, "oldest")
+    # The sender holds its batch until close (--wait-ms 60000, batches of up to 1000 > the
+    # queue): had it woken late and taken every queued log at once, nothing would be left
+    # to drop and later uploads would be refused (the logs being sent stay), which made
+    # this test depend on scheduling.
+    first, out, seqs = _queue_run(env, "drop-oldest", 80, "oldest", wait_ms=60000)
     eq((first["ok"], first["failed"]), (80, 0), "drop-oldest: every upload accepted")
     eq((out["accepted"], out["dropped"], out["sent"]), (80, 30, 50), "drop-oldest: counters")
     eq(sum(e["n"] for e in out["on_error"] if e["rc"] == "EBUSY"), 30, "drop-oldest: reported")

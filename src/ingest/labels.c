@@ -98,6 +98,16 @@ void labels_sort(struct label *v, uint32_t n)
     }
 }
 
+struct label *labels_dup(struct arena *a, const struct label *v, uint32_t n)
+{
+    struct label *o = arena_alloc(a, (n ? n : 1) * sizeof(*o));
+    for (uint32_t i = 0; i < n; i++) {
+        o[i].name = arena_slice_dup(a, v[i].name);
+        o[i].value = arena_slice_dup(a, v[i].value);
+    }
+    return o;
+}
+
 int labels_find_duplicate(const struct label *v, uint32_t n)
 {
     for (uint32_t i = 1; i < n; i++)

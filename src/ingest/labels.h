@@ -45,6 +45,8 @@ struct slice label_name_normalize(struct arena *a, struct slice name);
 void labels_sort(struct label *v, uint32_t n);
 /* After sorting: the index of the first duplicated name, or -1. */
 int labels_find_duplicate(const struct label *v, uint32_t n);
+/* A copy of v[0..n), names and values included, in a. */
+struct label *labels_dup(struct arena *a, const struct label *v, uint32_t n);
 /* Fingerprint of a sorted label set. */
 uint64_t labels_fingerprint(const struct label *v, uint32_t n);
 /* Append the canonical `{a="1", b="2"}` form of a sorted set. */

@@ -95,16 +95,6 @@ static bool labels_equal(const struct label *a, uint32_t na, const struct label 
     return true;
 }
 
-static struct label *labels_dup(struct arena *a, const struct label *v, uint32_t n)
-{
-    struct label *o = arena_alloc(a, (n ? n : 1) * sizeof(*o));
-    for (uint32_t i = 0; i < n; i++) {
-        o[i].name = arena_slice_dup(a, v[i].name);
-        o[i].value = arena_slice_dup(a, v[i].value);
-    }
-    return o;
-}
-
 static int ncpu(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);

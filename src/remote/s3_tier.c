@@ -885,7 +885,7 @@ static int walk(struct tier *tier, const struct tier_query *q, struct arena *a, 
                 c->win.owner = ro[i];
                 ts.cursor = &c->base;
             }
-            part_stream_copy(ps, a, &ts);
+            tier_stream_copy_id(&ts, ps->fp, ps->labels, ps->n_labels, ps->key, a);
             if (n_out == cap_out) {
                 size_t cap = cap_out ? cap_out * 2 : 64;
                 out = arena_realloc(a, out, cap_out * sizeof(*out), cap * sizeof(*out));

@@ -666,19 +666,6 @@ static bool chunk_overlaps(const struct hchunk *c, int64_t start, int64_t end)
     return c && c->entries && c->max_ts >= start && c->min_ts < end;
 }
 
-static void copy_labels(const struct hstream *s, struct arena *a, struct tier_stream *ts)
-{
-    ts->fp = s->fp;
-    ts->n_labels = s->n_labels;
-    struct label *lv = arena_alloc(a, (s->n_labels ? s->n_labels : 1) * sizeof(*lv));
-    for (uint32_t i = 0; i < s->n_labels; i++) {
-        lv[i].name = arena_slice_dup(a, s->labels[i].name);
-        lv[i].value = arena_slice_dup(a, s->labels[i].value);
-    }
-    ts->labels = lv;
-    ts->key = arena_slice_dup(a, s->key);
-}
-
 /*
  * Snapshot the matching streams under the table lock, then call fn for each
  * without it: a slow consumer never blocks pushes creating streams.
@@ -716,7 +703,7 @@ static int walk(struct tier *tier, const struct tier_query *q, struct arena *a, 
                 cap = ncap;
             }
             memset(&found[n], 0, sizeof(found[n]));
-            copy_labels(s, a, &found[n]);
+            tier_stream_copy_id(&found[n], s->fp, s->labels, s->n_labels, s->key, a);
             found[n++].cursor = cur;
         }
     pthread_rwlock_unlock(&h->lock);

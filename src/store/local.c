@@ -428,7 +428,7 @@ static int walk(struct tier *tier, const struct tier_query *q, struct arena *a, 
                     continue;
                 }
             }
-            part_stream_copy(ps, a, &ts);
+            tier_stream_copy_id(&ts, ps->fp, ps->labels, ps->n_labels, ps->key, a);
             rc = fn(arg, &ts);
         }
         if (tier_cancelled(q->cancel))

@@ -147,8 +147,6 @@ void part_close(struct part *p);
 const struct part_info *part_get_info(const struct part *p);
 uint32_t part_stream_count(const struct part *p);
 const struct part_stream *part_get_stream(const struct part *p, uint32_t i);
-/* Fill ts with the identity of stream ps (fingerprint, labels, key), copied into a. */
-void part_stream_copy(const struct part_stream *ps, struct arena *a, struct tier_stream *ts);
 /*
  * The streams matching sel (NULL: all), found through the label postings:
  * indexes into the stream table, ascending, allocated in a.

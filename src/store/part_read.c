@@ -549,19 +549,6 @@ const struct part_stream *part_get_stream(const struct part *p, uint32_t i)
     return &p->streams[i];
 }
 
-void part_stream_copy(const struct part_stream *ps, struct arena *a, struct tier_stream *ts)
-{
-    ts->fp = ps->fp;
-    ts->n_labels = ps->n_labels;
-    struct label *lv = arena_alloc(a, (ps->n_labels ? ps->n_labels : 1) * sizeof(*lv));
-    for (uint32_t i = 0; i < ps->n_labels; i++) {
-        lv[i].name = arena_slice_dup(a, ps->labels[i].name);
-        lv[i].value = arena_slice_dup(a, ps->labels[i].value);
-    }
-    ts->labels = lv;
-    ts->key = arena_slice_dup(a, ps->key);
-}
-
 /* ---- postings ---- */
 
 /*

@@ -194,6 +194,17 @@ struct tier_stream {
     const struct tier_counts *counts; /* instead of cursor: a counting query's answer */
 };
 
+/* Set ts's identity (fingerprint, labels, key) to copies in a of the given ones. */
+static inline void tier_stream_copy_id(struct tier_stream *ts, uint64_t fp,
+                                       const struct label *labels, uint32_t n_labels,
+                                       struct slice key, struct arena *a)
+{
+    ts->fp = fp;
+    ts->labels = labels_dup(a, labels, n_labels);
+    ts->n_labels = n_labels;
+    ts->key = arena_slice_dup(a, key);
+}
+
 /* Called for each matching stream; return nonzero to stop. */
 typedef int (*tier_stream_fn)(void *arg, const struct tier_stream *s);
 

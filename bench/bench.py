@@ -543,12 +543,12 @@ class Strata:
     def stop(self):
         self.server.stop(timeout=600)
 
-    def push(self, corpus, path, lines, connections):
+    def push(self, corpus, path, lines, connections, batch_bytes):
         argv = [os.path.join(self.build, "loadgen"), "--corpus", corpus,
                 "--http", "127.0.0.1:%d" % self.http_port,
                 "--grpc", "127.0.0.1:%d" % self.grpc_port,
                 "--paths", path, "--connections", str(connections), "--keep-timestamps",
-                "--lines", str(lines)]
+                "--lines", str(lines), "--batch", "1000000", "--batch-bytes", str(batch_bytes)]
         p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
         out = p.stdout.decode()
         if p.returncode != 0:
@@ -772,7 +772,7 @@ def bench_size(args, lines, log):
     reset_peak_rss(st.server.pid)
     m0 = st.metrics()
     cpu0 = cpu_seconds(st.server.pid)
-    r["ingest"] = {"json": st.push(corpus, "json", lines, args.connections)}
+    r["ingest"] = {"json": st.push(corpus, "json", lines, args.connections, args.push_batch_bytes)}
     r["ingest"]["json"]["peak_rss"] = proc_status(st.server.pid, "VmHWM")
     r["ingest"]["json"]["cpu_us_per_line"] = (cpu_seconds(st.server.pid) - cpu0) * 1e6 / lines
     m1 = st.metrics()
@@ -787,7 +787,8 @@ def bench_size(args, lines, log):
     for p in OTHER_PATHS:
         reset_peak_rss(st.server.pid)
         cpu0 = cpu_seconds(st.server.pid)
-        r["ingest"][p] = st.push(corpus, p, path_lines, args.connections)
+        r["ingest"][p] = st.push(corpus, p, path_lines, args.connections,
+                                  args.push_batch_bytes)
         r["ingest"][p]["peak_rss"] = proc_status(st.server.pid, "VmHWM")
         r["ingest"][p]["cpu_us_per_line"] = ((cpu_seconds(st.server.pid) - cpu0) * 1e6 /
                                              path_lines)
@@ -1061,11 +1062,13 @@ def write_doc(doc, results, args, mach, vers, cmdline, png_ok):
     parts.append("- Strata: `--wal.sync=always` (every push fdatasynced before its 2xx, group "
                  "commit), the defaults otherwise; limits lifted for the old corpus "
                  "(`--limits.reject-old-samples=false --max-retention-time=0`, no rate or stream "
-                 "limits). `build/loadgen` pushes batches of 1,000 lines over %d connections "
+                 "limits). `build/loadgen` pushes batches of at most %s of lines (promtail's "
+                 "default `batchsize` is 1 MiB) over %d connections "
                  "(JSON: every line, tenant `%s`; the other paths: the first %s lines each, to "
                  "their own tenants). Then `POST /api/v1/admin/flush` flushes and compacts. Bytes "
                  "on disk: the part files of tenant `%s` (WAL checkpointed away)." % (
-                     args.connections, TENANT, f"{min(args.path_lines, sizes[-1]):,}", TENANT))
+                     human_bytes(args.push_batch_bytes), args.connections, TENANT,
+                     f"{min(args.path_lines, sizes[-1]):,}", TENANT))
     parts.append("- ClickHouse: `MergeTree ORDER BY (app, host, level, ts)`, columns `ts Int64, "
                  "app, host, level, line String`, zstd for every part (`<compression>` in "
                  "bench/clickhouse/config.xml); %d concurrent `INSERT ... FORMAT TabSeparated` "
@@ -1154,6 +1157,8 @@ def main():
     ap.add_argument("--path-lines", type=int, default=2000000,
                     help="lines pushed through each path other than JSON")
     ap.add_argument("--ch-batch", type=int, default=1000000, help="lines per ClickHouse INSERT")
+    ap.add_argument("--push-batch-bytes", type=int, default=1 << 20,
+                    help="line bytes per Strata push at most (promtail's default batch size)")
     ap.add_argument("--zstd19-lines", type=int, default=1000000)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--no-cold", action="store_true")

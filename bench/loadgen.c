@@ -3,13 +3,16 @@
  *
  *     loadgen --corpus corpus.tsv --http 127.0.0.1:3100 --grpc 127.0.0.1:9095 \
  *             [--paths json,gzip,snappy,logsgo,otlp] [--connections 4] [--batch 1000]
+ *             [--batch-bytes N]
  *     loadgen --corpus corpus.tsv --decode-only [--repeat 5]
  *
  * The corpus is bench/make-corpus.py's TSV (ts_ns, app, host, level, line).
  * Timestamps are moved so that the newest entry is "now" (the server refuses
  * entries older than --limits.reject-old-samples-max-age); --keep-timestamps
  * turns that off. Before anything is timed the corpus is cut into batches of
- * --batch entries and each batch is encoded once for each path of --paths
+ * --batch entries, and of at most --batch-bytes of lines when given (promtail's
+ * batch size, 1 MiB by default there: a batch is sent before a line would take
+ * it past), and each batch is encoded once for each path of --paths
  * (only those: a large corpus encoded five ways does not fit in memory), the
  * way the usual client of that path sends it:
  *
@@ -466,21 +469,32 @@ static bool path_listed(const char *list, enum path p);
 
 /* Encode each batch for the listed paths only (JSON too when gzip is listed: gzip compresses it).
  */
-static struct batch *make_batches(const struct corpus *c, size_t per, size_t *nb, bool decode,
-                                  const char *paths)
+static struct batch *make_batches(const struct corpus *c, size_t per, size_t per_bytes, size_t *nb,
+                                  bool decode, const char *paths)
 {
     bool want[P_COUNT];
     for (int p = 0; p < P_COUNT; p++)
         want[p] = path_listed(paths, (enum path)p);
     want[P_JSON] = want[P_JSON] || want[P_GZIP];
-    size_t n = (c->n + per - 1) / per;
-    struct batch *b = xcalloc(n, sizeof(*b));
-    raw_push = xcalloc(n, sizeof(*raw_push));
+    /* Cut first: per entries at most, and (as promtail does) at most per_bytes of lines
+     * unless a single line is larger. */
+    size_t n = 0, cap = 0;
+    struct batch *b = NULL;
+    for (size_t j = 0; j < c->n; j++) {
+        size_t len = c->recs[j].line_len;
+        if (!n || b[n - 1].count >= per || (per_bytes && b[n - 1].line_bytes + len > per_bytes)) {
+            if (n == cap) {
+                cap = cap ? 2 * cap : 1024;
+                b = xreallocarray(b, cap, sizeof(*b));
+            }
+            memset(&b[n], 0, sizeof(b[n]));
+            b[n++].first = j;
+        }
+        b[n - 1].count++;
+        b[n - 1].line_bytes += len;
+    }
+    raw_push = xcalloc(n ? n : 1, sizeof(*raw_push));
     for (size_t i = 0; i < n; i++) {
-        b[i].first = i * per;
-        b[i].count = c->n - b[i].first < per ? c->n - b[i].first : per;
-        for (size_t j = b[i].first; j < b[i].first + b[i].count; j++)
-            b[i].line_bytes += c->recs[j].line_len;
         struct group *g;
         size_t ng = group_batch(c, b[i].first, b[i].count, &g);
         if (want[P_JSON])
@@ -765,7 +779,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: loadgen --corpus FILE.tsv [--http HOST:PORT] [--grpc HOST:PORT]\n"
             "               [--paths json,gzip,snappy,logsgo,otlp] [--connections N] "
-            "[--batch N]\n"
+            "[--batch N] [--batch-bytes N]\n"
             "               [--lines N] [--keep-timestamps] [--decode-only [--repeat N]]\n");
     exit(2);
 }
@@ -775,7 +789,7 @@ int main(int argc, char **argv)
     const char *corpus_path = NULL, *http = "127.0.0.1:3100", *grpc_addr = "127.0.0.1:9095";
     const char *paths = "json,gzip,snappy,logsgo,otlp";
     int conns = 4, repeat = 3;
-    size_t per = 1000, limit = 0;
+    size_t per = 1000, per_bytes = 0, limit = 0;
     bool keep_ts = false, decode_only = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -792,6 +806,8 @@ int main(int argc, char **argv)
             conns = (int)strtol(argv[++i], NULL, 10);
         else if (!strcmp(a, "--batch") && v)
             per = (size_t)strtoul(argv[++i], NULL, 10);
+        else if (!strcmp(a, "--batch-bytes") && v)
+            per_bytes = (size_t)strtoul(argv[++i], NULL, 10);
         else if (!strcmp(a, "--lines") && v)
             limit = (size_t)strtoul(argv[++i], NULL, 10);
         else if (!strcmp(a, "--repeat") && v)
@@ -819,11 +835,11 @@ int main(int argc, char **argv)
             c.recs[i].ts += shift;
     }
     size_t nb;
-    struct batch *batches = make_batches(&c, per, &nb, decode_only, paths);
-    printf("corpus %s: %zu lines, %.2f MB of lines (%.1f bytes/line), %zu batches of %zu; "
-           "prepared in %.1f s\n",
+    struct batch *batches = make_batches(&c, per, per_bytes, &nb, decode_only, paths);
+    printf("corpus %s: %zu lines, %.2f MB of lines (%.1f bytes/line), %zu batches of %.0f lines "
+           "on average; prepared in %.1f s\n",
            corpus_path, c.n, (double)c.line_bytes / 1e6, (double)c.line_bytes / (double)c.n, nb,
-           per, (double)(clock_mono_ns() - t0) / 1e9);
+           nb ? (double)c.n / (double)nb : 0.0, (double)(clock_mono_ns() - t0) / 1e9);
     if (decode_only) {
         struct config cfg;
         config_init(&cfg);

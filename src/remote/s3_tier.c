@@ -1186,7 +1186,8 @@ static int upload_part(struct s3_tier *t, const char *path, const struct part_in
         .tenant = xstrdup(info->tenant),
         .uid = uid,
         .id = info->id,
-        .level = info->level,
+        /* An interim part counts as a flush's: this tier's compaction rewrites it. */
+        .level = info->interim ? 0 : info->level,
         .size = size,
         .index_off = ioff,
         .min_ts = info->min_ts,

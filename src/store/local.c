@@ -813,9 +813,9 @@ static int local_expire(struct tier *tier, int64_t before)
 
 /* ---- compaction ---- */
 
-/* Merge the inputs (sorted by id) into one part. */
+/* Merge the inputs (sorted by id) into one part: interim at the interim zstd level. */
 static int merge_parts(struct local *l, struct lpart **in, uint32_t n, const char *dir,
-                       struct lpart **out)
+                       bool interim, struct lpart **out)
 {
     *out = NULL;
     uint64_t wal_seq = 0;
@@ -842,7 +842,8 @@ static int merge_parts(struct local *l, struct lpart **in, uint32_t n, const cha
         .dir = dir,
         .id = new_id(l),
         .level = 1,
-        .zstd_level = l->o.compact_zstd_level,
+        .zstd_level = interim ? l->o.interim_zstd_level : l->o.compact_zstd_level,
+        .interim = interim,
         .block_bytes = l->o.block_bytes,
         .tenant = in[0]->info->tenant,
         .wal_seq = wal_seq,
@@ -900,12 +901,13 @@ static int cmp_by_id(const void *a, const void *b)
 }
 
 /* Compact one group (one tenant, one day), inputs referenced; publishes the result. */
-static int compact_group(struct local *l, struct lpart **in, uint32_t n, const char *dir)
+static int compact_group(struct local *l, struct lpart **in, uint32_t n, const char *dir,
+                         bool interim)
 {
     qsort(in, n, sizeof(*in), cmp_by_id);
     int64_t t0 = clock_mono_ns();
     struct lpart *out;
-    int rc = merge_parts(l, in, n, dir, &out);
+    int rc = merge_parts(l, in, n, dir, interim, &out);
     if (rc < 0) {
         if (rc != STRATA_ECANCELED)
             log_error("local: compacting %u part(s) in %s failed: %s", n, dir, strata_strerror(rc));
@@ -977,24 +979,26 @@ static int compact(struct local *l, bool force, bool full)
     int rc = 0;
     uint32_t i = 0;
     while (i < n) {
-        uint32_t j = i, l0 = 0;
+        uint32_t j = i, l0 = 0, unfinished = 0;
         while (j < n && !strcmp(v[j]->info->tenant, v[i]->info->tenant) && v[j]->day == v[i]->day) {
             l0 += v[j]->info->level == 0;
+            unfinished += v[j]->info->level == 0 || v[j]->info->interim;
             j++;
         }
         uint32_t cnt = j - i;
         bool settled = (v[i]->day + 1) * NS_PER_DAY + l->o.day_settle <= now;
         bool whole = force || (full && settled);
-        bool due =
-            whole ? (cnt > 1 || l0 > 0) : (l->o.compact_min_parts && l0 >= l->o.compact_min_parts);
+        bool due = whole ? (cnt > 1 || unfinished > 0)
+                         : (l->o.compact_min_parts && l0 >= l->o.compact_min_parts);
         if (due && !(l->o.stop && *l->o.stop)) {
             char dir[PATH_MAX];
             snprintf(dir, sizeof(dir), "%s/%s", l->dir, v[i]->info->tenant);
             /*
              * A whole day merges into one part. A day still being written merges only its
-             * flush parts (into one more compacted part), so that a day's data is not
-             * recompressed every time a few flushes pile up. At most MAX_MERGE inputs at
-             * once (the supersedes list stays bounded); the next run takes the rest.
+             * flush parts, into one more interim part at a fast zstd level: the day is
+             * recompressed once, at the compaction level, when it is merged whole, not
+             * every time a few flushes pile up. At most MAX_MERGE inputs at once (the
+             * supersedes list stays bounded); the next run takes the rest.
              */
             struct lpart **in = v + i;
             uint32_t take = cnt;
@@ -1006,7 +1010,7 @@ static int compact(struct local *l, bool force, bool full)
                         in[take++] = v[k];
             }
             /* On success compact_group drops the set's references; ours go below either way. */
-            int r = compact_group(l, in, take < MAX_MERGE ? take : MAX_MERGE, dir);
+            int r = compact_group(l, in, take < MAX_MERGE ? take : MAX_MERGE, dir, !whole);
             if (in != v + i)
                 free(in);
             if (r < 0 && r != STRATA_ECANCELED)

@@ -22,7 +22,8 @@
  * next tier (adopt_part) or, without one, deleted; and every
  * compact_interval (or when forced) small and overlapping parts of a day are
  * merged into one part at a higher zstd level (a day that collects
- * compact_min_parts flush parts is merged at the next upkeep without waiting).
+ * compact_min_parts flush parts has them merged at the next upkeep, without
+ * waiting, into an interim part at interim_zstd_level).
  * expire deletes parts older than a global retention.
  */
 #ifndef STRATA_LOCAL_H
@@ -38,6 +39,7 @@ struct local_options {
     uint64_t checkpoint;        /* the store's WAL checkpoint: parts above it are uncommitted */
     int flush_zstd_level;       /* parts written by a flush */
     int compact_zstd_level;     /* parts written by compaction */
+    int interim_zstd_level;     /* parts merged from the flush parts of an unfinished day */
     uint32_t block_bytes;       /* raw line bytes per block */
     bool bloom;                 /* build bloom filters (in compacted parts) */
     bool flush_bloom;           /* and in the parts a flush writes */

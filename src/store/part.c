@@ -129,8 +129,9 @@
  *
  * Footer (the last 256 bytes):
  *
- *     0   4  format version (3)     4   4  flags (0)
- *     8   8  part id               16   4  level (0 flush, 1 compaction)
+ *     0   4  format version (3)     4   4  flags (bit 0: interim, the
+ *                                              day's compaction rewrites it)
+ *     8   8  part id               16   4  level (0 flush, 1+ compaction)
  *    20   4  zstd level            24   8  number of streams
  *    32   8  number of blocks      40   8  min_ts        48  8  max_ts
  *    56   8  entries               64   8  bytes of lines
@@ -938,6 +939,7 @@ int part_writer_finish(struct part_writer *w, struct part_info *info, char *path
         memset(ft, 0, sizeof(ft));
         le_put32(ft + PF_VERSION, PART_VERSION);
         le_put64(ft + PF_ID, w->o.id);
+        le_put32(ft + PF_FLAGS, w->o.interim ? PART_FLAG_INTERIM : 0);
         le_put32(ft + PF_LEVEL, w->o.level);
         le_put32(ft + PF_ZLEVEL, (uint32_t)w->o.zstd_level);
         le_put64(ft + PF_NSTREAMS, w->n_streams);
@@ -986,6 +988,7 @@ int part_writer_finish(struct part_writer *w, struct part_info *info, char *path
         info->id = w->o.id;
         info->level = w->o.level;
         info->zstd_level = (uint32_t)w->o.zstd_level;
+        info->interim = w->o.interim;
         snprintf(info->tenant, sizeof(info->tenant), "%s", w->tenant);
         info->min_ts = w->n_streams ? w->min_ts : 0;
         info->max_ts = w->n_streams ? w->max_ts : 0;

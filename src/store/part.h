@@ -42,8 +42,9 @@
 /* What a part is: its footer and meta section, decoded. */
 struct part_info {
     uint64_t id;
-    uint32_t level; /* 0: written by a flush; 1: by compaction */
+    uint32_t level; /* 0: written by a flush; 1 or more: by compaction */
     uint32_t zstd_level;
+    bool interim; /* merged flush parts at a fast level: the day's compaction rewrites it */
     char tenant[151];
     int64_t min_ts, max_ts;
     uint64_t entries, bytes; /* entries and line bytes */
@@ -64,6 +65,7 @@ struct part_writer_options {
     uint64_t id;
     uint32_t level;
     int zstd_level;
+    bool interim;         /* see part_info */
     uint32_t block_bytes; /* target raw line bytes per block */
     const char *tenant;
     uint64_t wal_seq;

@@ -51,6 +51,9 @@
 #define PF_CRC      244
 #define PF_MAGIC    248
 
+/* Footer flags. */
+#define PART_FLAG_INTERIM 1u
+
 /* Sections, in file order after the block frames. */
 enum { SEC_BLOOM, SEC_META, SEC_STREAMS, SEC_BLOCKS, SEC_LABELS, SEC_POSTINGS, SEC_COUNT };
 

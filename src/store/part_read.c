@@ -366,6 +366,7 @@ int part_open(const struct part_source *src, bool verify, struct part **out, cha
     struct part_info *in = &p->info;
     in->id = le_get64(ft + PF_ID);
     in->level = le_get32(ft + PF_LEVEL);
+    in->interim = (le_get32(ft + PF_FLAGS) & PART_FLAG_INTERIM) != 0;
     in->zstd_level = le_get32(ft + PF_ZLEVEL);
     in->streams = le_get64(ft + PF_NSTREAMS);
     in->blocks = le_get64(ft + PF_NBLOCKS);

@@ -946,7 +946,8 @@ int store_open(const struct config *cfg, struct store **out, char *err, size_t e
         return STRATA_EINVAL;
     }
     if (cfg->store_flush_zstd_level < 1 || cfg->store_flush_zstd_level > 22 ||
-        cfg->store_compact_zstd_level < 1 || cfg->store_compact_zstd_level > 22) {
+        cfg->store_compact_zstd_level < 1 || cfg->store_compact_zstd_level > 22 ||
+        cfg->store_interim_zstd_level < 1 || cfg->store_interim_zstd_level > 22) {
         snprintf(err, errlen, "zstd levels must be between 1 and 22");
         return STRATA_EINVAL;
     }
@@ -1000,6 +1001,7 @@ int store_open(const struct config *cfg, struct store **out, char *err, size_t e
         .checkpoint = present ? ckpt : UINT64_MAX,
         .flush_zstd_level = (int)cfg->store_flush_zstd_level,
         .compact_zstd_level = (int)cfg->store_compact_zstd_level,
+        .interim_zstd_level = (int)cfg->store_interim_zstd_level,
         .block_bytes = (uint32_t)cfg->store_block_size,
         .bloom = cfg->store_bloom_filters,
         .flush_bloom = cfg->store_flush_bloom_filters,

@@ -125,8 +125,8 @@ static int dump(const char *path)
     char a[40], b[40];
     clock_format_rfc3339(in->min_ts, a);
     clock_format_rfc3339(in->max_ts, b);
-    printf("part %016" PRIx64 " tenant %s level %u zstd %u wal_seq %" PRIu64 "\n", in->id,
-           in->tenant, in->level, in->zstd_level, in->wal_seq);
+    printf("part %016" PRIx64 " tenant %s level %u%s zstd %u wal_seq %" PRIu64 "\n", in->id,
+           in->tenant, in->level, in->interim ? " (interim)" : "", in->zstd_level, in->wal_seq);
     printf("  %s .. %s\n  %" PRIu64 " entries, %" PRIu64 " line bytes, %" PRIu64
            " streams, %" PRIu64 " blocks, %" PRIu64 " bytes on disk (%.2f per entry)\n",
            a, b, in->entries, in->bytes, in->streams, in->blocks, in->file_size,

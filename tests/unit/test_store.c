@@ -1182,6 +1182,80 @@ TEST(store_open_removes_uncommitted_and_superseded_parts)
     st_rmtree(dir);
 }
 
+/* The one part in dir, its info copied to out. */
+static void only_part_info(const char *dir, struct part_info *out, char *path, size_t len)
+{
+    ASSERT_EQ_INT(st_only_file(dir, ".part", path, len), 0);
+    struct part_source src;
+    struct part *p;
+    ASSERT_EQ_INT(open_verified(path, &src, &p), 0);
+    *out = *part_get_info(p);
+    out->supersedes = NULL;
+    part_close(p);
+    part_source_file_release(&src);
+}
+
+TEST(local_interim_merges_are_recompressed_when_the_day_is_compacted)
+{
+    char dir[256];
+    st_tmpdir_fast(dir);
+    struct config cfg = test_config(dir);
+    struct store *s;
+    char err[512];
+    ASSERT_EQ_INT(store_open(&cfg, &s, err, sizeof(err)), 0);
+    int64_t t0 = 1700000000 * NS_PER_SEC;
+    for (int i = 0; i < 3; i++) {
+        ASSERT_EQ_INT(push_n(s, "a", "x", t0 + i * 1000, 300, "flush"), 0);
+        ASSERT_EQ_INT(store_flush(s, false), 0);
+    }
+    store_close(s);
+    char pdir[300], path[600];
+    snprintf(pdir, sizeof(pdir), "%s/parts", dir);
+    struct local_options lo = {
+        .dir = pdir,
+        .checkpoint = UINT64_MAX,
+        .flush_zstd_level = 1,
+        .compact_zstd_level = 9,
+        .interim_zstd_level = 2,
+        .block_bytes = 1 << 20,
+        .bloom = true,
+        .compact_interval = 3600 * NS_PER_SEC, /* no full run before the forced one */
+        .day_settle = 0,
+        .compact_min_parts = 3,
+    };
+    struct tier *t;
+    ASSERT_EQ_INT(local_open(&lo, &t, err, sizeof(err)), 0);
+    snprintf(pdir, sizeof(pdir), "%s/parts/a", dir);
+    ASSERT_EQ_INT(st_count_files(pdir, ".part"), 3);
+    /* The upkeep between full runs: three flush parts become one interim part. */
+    ASSERT_EQ_INT(t->ops->flush(t, false), 0);
+    struct part_info in;
+    only_part_info(pdir, &in, path, sizeof(path));
+    ASSERT_TRUE(in.interim);
+    ASSERT_EQ_UINT(in.level, 1);
+    ASSERT_EQ_UINT(in.zstd_level, 2);
+    ASSERT_EQ_UINT(in.entries, 900);
+    /* Not merged again before the day is: it is the only part of its day. */
+    ASSERT_EQ_INT(t->ops->flush(t, false), 0);
+    struct part_info again;
+    only_part_info(pdir, &again, path, sizeof(path));
+    ASSERT_EQ_UINT(again.id, in.id);
+    /* The day's compaction rewrites a lone interim part at the compaction level, once. */
+    ASSERT_EQ_INT(t->ops->flush(t, true), 0);
+    struct part_info fin;
+    only_part_info(pdir, &fin, path, sizeof(path));
+    ASSERT_TRUE(!fin.interim);
+    ASSERT_TRUE(fin.id != in.id);
+    ASSERT_EQ_UINT(fin.zstd_level, 9);
+    ASSERT_EQ_UINT(fin.entries, 900);
+    ASSERT_EQ_INT(t->ops->flush(t, true), 0);
+    only_part_info(pdir, &again, path, sizeof(path));
+    ASSERT_EQ_UINT(again.id, fin.id);
+    t->ops->close(t);
+    config_release(&cfg);
+    st_rmtree(dir);
+}
+
 TEST(store_refuses_a_locked_data_dir_and_bad_options)
 {
     char dir[256];

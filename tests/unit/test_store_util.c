@@ -92,7 +92,8 @@ uint32_t st_stream(struct push_batch *b, const char *app)
     return push_batch_stream(b, l, 1);
 }
 
-int st_count_files(const char *dir, const char *suffix)
+/* Count the files in dir whose names end with suffix; the last one read goes to last. */
+static int find_files(const char *dir, const char *suffix, char *last, size_t lastlen)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -102,9 +103,22 @@ int st_count_files(const char *dir, const char *suffix)
     struct dirent *e;
     while ((e = readdir(d))) {
         size_t l = strlen(e->d_name);
-        if (l >= sl && !strcmp(e->d_name + l - sl, suffix))
+        if (l >= sl && !strcmp(e->d_name + l - sl, suffix)) {
             n++;
+            if (last)
+                snprintf(last, lastlen, "%s/%s", dir, e->d_name);
+        }
     }
     closedir(d);
     return n;
+}
+
+int st_count_files(const char *dir, const char *suffix)
+{
+    return find_files(dir, suffix, NULL, 0);
+}
+
+int st_only_file(const char *dir, const char *suffix, char *path, size_t len)
+{
+    return find_files(dir, suffix, path, len) == 1 ? 0 : -1;
 }

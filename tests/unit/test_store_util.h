@@ -2,6 +2,7 @@
 #ifndef STRATA_TEST_STORE_UTIL_H
 #define STRATA_TEST_STORE_UTIL_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -25,5 +26,7 @@ int st_flip(const char *path, long off, unsigned char mask);
 uint32_t st_stream(struct push_batch *b, const char *app);
 /* Count the files in dir whose names end with suffix. */
 int st_count_files(const char *dir, const char *suffix);
+/* The path of the one file in dir whose name ends with suffix: 0, or -1 if not exactly one. */
+int st_only_file(const char *dir, const char *suffix, char *path, size_t len);
 
 #endif

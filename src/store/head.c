@@ -479,14 +479,43 @@ struct hcursor {
     bool closed;
 };
 
-static int cmp_pick(const void *a, const void *b)
+/*
+ * Sort picks by time, ties in arrival order (the order they are in). They come
+ * as a few ascending runs (one per push that reached the stream), so this is a
+ * natural merge sort: find the runs, then merge neighbours until one is left.
+ */
+static void sort_picks(struct pick *v, uint32_t n)
 {
-    const struct pick *x = a, *y = b;
-    if (x->ts != y->ts)
-        return x->ts < y->ts ? -1 : 1;
-    if (x->run != y->run)
-        return x->run < y->run ? -1 : 1;
-    return x->idx < y->idx ? -1 : x->idx > y->idx;
+    uint32_t *bounds = xmallocarray((size_t)n + 1, sizeof(*bounds));
+    uint32_t nb = 0;
+    bounds[nb++] = 0;
+    for (uint32_t i = 1; i < n; i++)
+        if (v[i].ts < v[i - 1].ts)
+            bounds[nb++] = i;
+    bounds[nb] = n;
+    struct pick *tmp = nb > 1 ? xmallocarray(n, sizeof(*tmp)) : NULL, *src = v, *dst = tmp;
+    while (nb > 1) {
+        uint32_t out = 0;
+        for (uint32_t r = 0; r < nb; r += 2) {
+            uint32_t a = bounds[r], m = bounds[r + 1], b = r + 2 <= nb ? bounds[r + 2] : m;
+            uint32_t i = a, j = m, k = a;
+            while (i < m && j < b)
+                dst[k++] = src[j].ts < src[i].ts ? src[j++] : src[i++];
+            memcpy(dst + k, src + i, (size_t)(m - i) * sizeof(*dst));
+            k += m - i;
+            memcpy(dst + k, src + j, (size_t)(b - j) * sizeof(*dst));
+            bounds[out++] = a;
+        }
+        bounds[out] = n;
+        nb = out;
+        struct pick *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != v)
+        memcpy(v, src, (size_t)n * sizeof(*v));
+    free(tmp);
+    free(bounds);
 }
 
 static void buffers(struct hcursor *c)
@@ -653,7 +682,7 @@ static struct tier_cursor *cursor_new(struct hchunk *const *chunks, int nchunks,
                 if (ts >= start && ts < end)
                     c->picks[c->n_picks++] = (struct pick){ts, i, j};
             }
-        qsort(c->picks, c->n_picks, sizeof(*c->picks), cmp_pick);
+        sort_picks(c->picks, c->n_picks);
         c->merged = true;
     }
     return &c->base;

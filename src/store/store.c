@@ -573,6 +573,11 @@ int store_push(struct store *s, struct push_batch *b, struct push_result *res)
     }
     struct buf rec;
     buf_init(&rec, WAL_MAX_RECORD);
+    /* Room for the usual record at once (lines, a few bytes per entry, the labels), not a
+     * doubling series; past the limit on a record, record_encode fails and says so. */
+    if (buf_reserve(&rec, b->n_bytes + 12 * b->n_entries + 256 * (uint64_t)b->n_streams) < 0)
+        log_debug("store: a push of %" PRIu64 " line bytes is larger than a WAL record may be",
+                  b->n_bytes);
     int rc = record_encode(&rec, b, accept);
     if (!rc)
         rc = wal_append(s->wal, WAL_REC_PUSH, rec.ptr, rec.len);

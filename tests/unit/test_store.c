@@ -1000,7 +1000,9 @@ static int order_fn(void *arg, const struct tier_stream *s)
     int rc;
     while ((rc = s->cursor->ops->next(s->cursor, &b)) > 0)
         for (uint32_t i = 0; i < b.n; i++) {
-            long arrival = strtol(b.lines[i].ptr + 1, NULL, 10);
+            long arrival = 0; /* the digits after "e" (lines are not NUL-terminated) */
+            for (size_t k = 1; k < b.lines[i].len; k++)
+                arrival = arrival * 10 + (b.lines[i].ptr[k] - '0');
             if (c->entries &&
                 (b.ts[i] < c->last_ts || (b.ts[i] == c->last_ts && arrival < c->last_arrival)))
                 c->bad++;

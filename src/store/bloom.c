@@ -4,6 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "core/alloc.h"
 #include "core/err.h"
 
@@ -123,34 +127,82 @@ static void token_set_grow(struct bloom_builder *b)
 }
 
 /* Add the prefix of every token of at least BLOOM_TOKEN_MIN bytes of line[0..len). */
+/* Add the prefix of the token at line[start..) (BLOOM_TOKEN_MIN or more letters and digits). */
+static void add_token(struct bloom_builder *b, const char *tok)
+{
+    if (2 * (b->tn + 1) > b->tcap) {
+        if (b->tn >= BLOOM_MAX_GRAMS) {
+            b->too_many = true; /* a filter without every token would lie */
+            return;
+        }
+        token_set_grow(b);
+    }
+    uint64_t t = load_prefix(tok); /* letters and digits: never 0 */
+    size_t mask = b->tcap - 1, k = (size_t)token_hash(t) & mask;
+    while (b->tslots[k] && b->tslots[k] != t)
+        k = (k + 1) & mask;
+    if (!b->tslots[k]) {
+        b->tslots[k] = t;
+        b->tn++;
+    }
+}
+
+/* Bit i set when u[i] (i < n <= 64) is an ASCII letter or digit. */
+static inline uint64_t alnum_mask(const unsigned char *u, uint32_t n)
+{
+    uint64_t m = 0;
+    uint32_t i = 0;
+#if defined(__SSE2__)
+    const __m128i dlo = _mm_set1_epi8((char)(128 - '0')), dn = _mm_set1_epi8((char)(-128 + 10));
+    const __m128i llo = _mm_set1_epi8((char)(128 - 'a')), ln = _mm_set1_epi8((char)(-128 + 26));
+    const __m128i fold = _mm_set1_epi8(0x20);
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(u + i));
+        __m128i d = _mm_cmplt_epi8(_mm_add_epi8(v, dlo), dn);
+        __m128i l = _mm_cmplt_epi8(_mm_add_epi8(_mm_or_si128(v, fold), llo), ln);
+        m |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_or_si128(d, l)) << i;
+    }
+#endif
+    for (; i < n; i++)
+        m |= (uint64_t)alnum[u[i]] << i;
+    return m;
+}
+
+/* Add the prefixes of the line's tokens: runs of BLOOM_TOKEN_MIN or more letters and digits. */
 static void add_tokens(struct bloom_builder *b, const char *line, uint32_t len)
 {
     const unsigned char *u = (const unsigned char *)line;
-    uint32_t i = 0;
-    while (i < len) {
-        while (i < len && !alnum[u[i]])
-            i++;
-        uint32_t start = i;
-        while (i < len && alnum[u[i]])
-            i++;
-        if (i - start < BLOOM_TOKEN_MIN)
-            continue;
-        if (2 * (b->tn + 1) > b->tcap) {
-            if (b->tn >= BLOOM_MAX_GRAMS) {
-                b->too_many = true; /* a filter without every token would lie */
-                return;
-            }
-            token_set_grow(b);
-        }
-        uint64_t t = load_prefix(line + start); /* letters and digits: never 0 */
-        size_t mask = b->tcap - 1, k = (size_t)token_hash(t) & mask;
-        while (b->tslots[k] && b->tslots[k] != t)
-            k = (k + 1) & mask;
-        if (!b->tslots[k]) {
-            b->tslots[k] = t;
-            b->tn++;
+    uint32_t start = 0;
+    bool in_run = false;
+    for (uint32_t base = 0; base < len && !b->too_many; base += 64) {
+        uint32_t n = len - base < 64 ? len - base : 64;
+        uint64_t m = alnum_mask(u + base, n);
+        uint32_t pos = 0;
+        while (pos < n) {
+            uint64_t rest = (in_run ? ~m : m) >> pos;
+            if (n < 64)
+                rest &= ((uint64_t)1 << (n - pos)) - 1;
+            if (!rest)
+                break; /* the run (or the gap) goes on past this chunk */
+            pos += (uint32_t)__builtin_ctzll(rest);
+            if (in_run && base + pos - start >= BLOOM_TOKEN_MIN)
+                add_token(b, line + start);
+            if (!in_run)
+                start = base + pos;
+            in_run = !in_run;
         }
     }
+    if (in_run && len - start >= BLOOM_TOKEN_MIN && !b->too_many)
+        add_token(b, line + start);
+}
+
+/*
+ * A gram's slot in the builder's set: a multiplicative hash, cheaper than
+ * gram_hash (which places the filter's bits), computed again for a prefetch.
+ */
+static inline size_t set_slot(uint32_t g, size_t mask)
+{
+    return (size_t)(((uint64_t)g * 0x9E3779B97F4A7C15ull) >> 32) & mask;
 }
 
 static void set_grow(struct bloom_builder *b)
@@ -161,7 +213,7 @@ static void set_grow(struct bloom_builder *b)
         uint32_t g = b->slots[i];
         if (!g)
             continue;
-        size_t k = (size_t)gram_hash(g) & (cap - 1);
+        size_t k = set_slot(g, cap - 1);
         while (slots[k])
             k = (k + 1) & (cap - 1);
         slots[k] = g;
@@ -171,26 +223,36 @@ static void set_grow(struct bloom_builder *b)
     b->cap = cap;
 }
 
+/* How far ahead (bytes) the slot of a coming gram is prefetched: a large set misses cache. */
+#define PREFETCH_AHEAD 16
+
 void bloom_builder_add(struct bloom_builder *b, const char *data, const uint32_t *sizes, uint32_t n)
 {
     const char *p = data;
+    size_t total = 0;
+    for (uint32_t i = 0; i < n; i++)
+        total += sizes[i];
+    const char *end = data + total;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t len = sizes[i];
         if (len >= 4)
             b->grams += len - 3;
         for (uint32_t j = 0; j + 4 <= len; j++) {
-            uint32_t g = load_gram(p + j);
-            if (!g) {
-                b->zero = true;
-                continue;
-            }
             /* Past BLOOM_MAX_GRAMS the filter is abandoned anyway: stop growing. */
             if (2 * (b->n + 1) > b->cap) {
                 if (b->n >= BLOOM_MAX_GRAMS)
                     continue;
                 set_grow(b);
             }
-            size_t mask = b->cap - 1, k = (size_t)gram_hash(g) & mask;
+            size_t mask = b->cap - 1;
+            if (p + j + PREFETCH_AHEAD + 4 <= end) /* any gram there: lines are back to back */
+                __builtin_prefetch(&b->slots[set_slot(load_gram(p + j + PREFETCH_AHEAD), mask)]);
+            uint32_t g = load_gram(p + j);
+            if (!g) {
+                b->zero = true;
+                continue;
+            }
+            size_t k = set_slot(g, mask);
             while (b->slots[k] && b->slots[k] != g)
                 k = (k + 1) & mask;
             if (!b->slots[k]) {

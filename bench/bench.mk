@@ -1,9 +1,9 @@
 # bench/bench.mk - `make bench`: Strata and ClickHouse 18.16 side by side (docs/BENCHMARKS.md).
 #
 #   make bench                                 1M and 10M lines (10-12 minutes on 2 cores with the
-#                                              corpus cached; generating it adds ~40 s per 1M lines)
+#                                              corpus cached; generating it adds ~10 s per 1M lines)
 #   make bench BENCH_LINES=200000              a quick run while developing
-#   make bench BENCH_LINES="1000000 10000000 30000000"
+#   make bench BENCH_LINES="1000000 10000000 30000000"   about 12 minutes, corpus cached
 #   make bench BENCH_ARGS="--no-cold --no-doc" more options: bench/bench.py --help
 #
 # The binaries are built into $(BENCH_BUILD) with $(BENCH_OPT), apart from build/ and its

@@ -754,7 +754,7 @@ TEST(part_timestamp_frames_round_trip_every_spread)
     struct part_writer *w;
     ASSERT_EQ_INT(part_writer_open(&o, &w), 0);
     for (int s = 0; s < STREAMS; s++) {
-        char v[8];
+        char v[16];
         snprintf(v, sizeof(v), "s%d", s);
         struct label l = {SLICE_LIT("app"), slice_from(v)};
         ASSERT_EQ_INT(part_writer_begin_stream(w, labels_fingerprint(&l, 1) + (uint64_t)s, &l, 1),
@@ -1040,6 +1040,66 @@ TEST(head_overlapping_pushes_merge_stably)
     ASSERT_EQ_INT(h->ops->select(h, &q, &a, order_fn, &c), 0);
     ASSERT_EQ_INT(c.entries, 7 * 600);
     ASSERT_EQ_INT(c.bad, 0);
+    arena_release(&a);
+    h->ops->close(h);
+}
+
+/* Sums the line lengths of a stream and checks the entries come in time order. */
+struct size_check {
+    int entries, bad;
+    uint64_t bytes;
+};
+
+static int size_fn(void *arg, const struct tier_stream *s)
+{
+    struct size_check *c = arg;
+    struct entry_batch b;
+    int rc;
+    while ((rc = s->cursor->ops->next(s->cursor, &b)) > 0)
+        for (uint32_t i = 0; i < b.n; i++, c->entries++) {
+            c->bad += b.ts[i] != c->entries; /* entry k has timestamp k */
+            /* Every byte of entry k is 'a' + k % 26. */
+            for (size_t k = 0; k < b.lines[i].len; k++)
+                c->bad += b.lines[i].ptr[k] != (char)('a' + b.ts[i] % 26);
+            c->bytes += b.lines[i].len;
+        }
+    s->cursor->ops->close(s->cursor);
+    return rc;
+}
+
+TEST(head_blocks_follow_the_size_of_entries)
+{
+    struct head_options ho = {.ooo_window = 0};
+    struct tier *h = head_new(&ho);
+    /* Blocks size their slots by the entries before them: medium, tiny, then huge ones. */
+    static const struct {
+        int n;
+        size_t len;
+    } runs[] = {{3000, 200}, {20000, 3}, {60, 70000}, {2000, 40}};
+    static char buf[70000];
+    int k = 0;
+    uint64_t want = 0;
+    for (size_t r = 0; r < sizeof(runs) / sizeof(runs[0]); r++) {
+        struct push_batch b;
+        push_batch_init(&b, "t");
+        uint32_t s = st_stream(&b, "sizes");
+        for (int i = 0; i < runs[r].n; i++, k++) {
+            memset(buf, 'a' + k % 26, runs[r].len);
+            push_batch_add(&b, s, k, slice_from(arena_strndup(&b.arena, buf, runs[r].len)), NULL,
+                           0);
+            want += runs[r].len;
+        }
+        head_append(h, &b, NULL);
+        push_batch_release(&b);
+    }
+    struct arena a;
+    arena_init(&a, 0);
+    struct tier_query q = {.tenant = "t", .start = 0, .end = INT64_MAX, .want_lines = true};
+    struct size_check c = {0};
+    ASSERT_EQ_INT(h->ops->select(h, &q, &a, size_fn, &c), 0);
+    ASSERT_EQ_INT(c.entries, k);
+    ASSERT_EQ_INT(c.bad, 0);
+    ASSERT_EQ_UINT(c.bytes, want);
     arena_release(&a);
     h->ops->close(h);
 }

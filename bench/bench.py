@@ -526,6 +526,10 @@ class Strata:
             "--limits.ingestion-rate-mb=0",
             "--limits.max-global-streams-per-user=0",
             "--limits.reject-old-samples=false",
+            # The corpus's day is replayed in seconds: one 1 MiB push spans about 11 minutes of
+            # it at 1M lines, so pushes finishing out of order on 4 connections can be more than
+            # Loki's 1h window apart in corpus time, though milliseconds apart in real time.
+            "--store.out-of-order-window=24h",
             "--max-retention-time=0",
             "--server.max-body-bytes=256MiB",
             "--log.level=warn",
@@ -1062,7 +1066,9 @@ def write_doc(doc, results, args, mach, vers, cmdline, png_ok):
     parts.append("- Strata: `--wal.sync=always` (every push fdatasynced before its 2xx, group "
                  "commit), the defaults otherwise; limits lifted for the old corpus "
                  "(`--limits.reject-old-samples=false --max-retention-time=0`, no rate or stream "
-                 "limits). `build/loadgen` pushes batches of at most %s of lines (promtail's "
+                 "limits), and `--store.out-of-order-window=24h` (the day is replayed in seconds: "
+                 "concurrent pushes can finish more than an hour of corpus time apart). "
+                 "`build/loadgen` pushes batches of at most %s of lines (promtail's "
                  "default `batchsize` is 1 MiB) over %d connections "
                  "(JSON: every line, tenant `%s`; the other paths: the first %s lines each, to "
                  "their own tenants). Then `POST /api/v1/admin/flush` flushes and compacts. Bytes "

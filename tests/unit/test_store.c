@@ -986,6 +986,19 @@ TEST(head_out_of_order_blocks_merge_in_time_order)
     h->ops->close(h);
 }
 
+/* Drain a stream's cursor, calling fn for each entry; closes the cursor. */
+static int each_entry(const struct tier_stream *s, void (*fn)(void *, int64_t, struct slice),
+                      void *arg)
+{
+    struct entry_batch b;
+    int rc;
+    while ((rc = s->cursor->ops->next(s->cursor, &b)) > 0)
+        for (uint32_t i = 0; i < b.n; i++)
+            fn(arg, b.ts[i], b.lines[i]);
+    s->cursor->ops->close(s->cursor);
+    return rc;
+}
+
 /* Checks that a stream's entries come in time order, ties in arrival order (line "e<n>"). */
 struct order_check {
     int entries, bad;
@@ -993,25 +1006,22 @@ struct order_check {
     long last_arrival;
 };
 
-static int order_fn(void *arg, const struct tier_stream *s)
+static void order_entry(void *arg, int64_t ts, struct slice line)
 {
     struct order_check *c = arg;
-    struct entry_batch b;
-    int rc;
-    while ((rc = s->cursor->ops->next(s->cursor, &b)) > 0)
-        for (uint32_t i = 0; i < b.n; i++) {
-            long arrival = 0; /* the digits after "e" (lines are not NUL-terminated) */
-            for (size_t k = 1; k < b.lines[i].len; k++)
-                arrival = arrival * 10 + (b.lines[i].ptr[k] - '0');
-            if (c->entries &&
-                (b.ts[i] < c->last_ts || (b.ts[i] == c->last_ts && arrival < c->last_arrival)))
-                c->bad++;
-            c->last_ts = b.ts[i];
-            c->last_arrival = arrival;
-            c->entries++;
-        }
-    s->cursor->ops->close(s->cursor);
-    return rc;
+    long arrival = 0; /* the digits after "e" (lines are not NUL-terminated) */
+    for (size_t k = 1; k < line.len; k++)
+        arrival = arrival * 10 + (line.ptr[k] - '0');
+    if (c->entries && (ts < c->last_ts || (ts == c->last_ts && arrival < c->last_arrival)))
+        c->bad++;
+    c->last_ts = ts;
+    c->last_arrival = arrival;
+    c->entries++;
+}
+
+static int order_fn(void *arg, const struct tier_stream *s)
+{
+    return each_entry(s, order_entry, arg);
 }
 
 TEST(head_overlapping_pushes_merge_stably)
@@ -1050,21 +1060,20 @@ struct size_check {
     uint64_t bytes;
 };
 
-static int size_fn(void *arg, const struct tier_stream *s)
+static void size_entry(void *arg, int64_t ts, struct slice line)
 {
     struct size_check *c = arg;
-    struct entry_batch b;
-    int rc;
-    while ((rc = s->cursor->ops->next(s->cursor, &b)) > 0)
-        for (uint32_t i = 0; i < b.n; i++, c->entries++) {
-            c->bad += b.ts[i] != c->entries; /* entry k has timestamp k */
-            /* Every byte of entry k is 'a' + k % 26. */
-            for (size_t k = 0; k < b.lines[i].len; k++)
-                c->bad += b.lines[i].ptr[k] != (char)('a' + b.ts[i] % 26);
-            c->bytes += b.lines[i].len;
-        }
-    s->cursor->ops->close(s->cursor);
-    return rc;
+    c->bad += ts != c->entries; /* entry k has timestamp k */
+    /* Every byte of entry k is 'a' + k % 26. */
+    for (size_t k = 0; k < line.len; k++)
+        c->bad += line.ptr[k] != (char)('a' + ts % 26);
+    c->bytes += line.len;
+    c->entries++;
+}
+
+static int size_fn(void *arg, const struct tier_stream *s)
+{
+    return each_entry(s, size_entry, arg);
 }
 
 TEST(head_blocks_follow_the_size_of_entries)

@@ -434,6 +434,21 @@ struct slice norm_detect_level(const struct label *labels, uint32_t n, const str
     return detect_from_entry(meta, n_meta, line);
 }
 
+/* norm_detect_level for an entry of stream si, whose level label is looked up once per run of
+ * entries of that stream. */
+static struct slice entry_level(struct normalizer *nz, uint32_t si, const struct stream_batch *s,
+                                const struct label *meta, uint32_t n_meta, struct slice line)
+{
+    if (nz->level_si != si + 1) {
+        const struct slice *v = best_level_field(s->labels, s->n_labels);
+        nz->has_stream_level = v != NULL;
+        if (v)
+            nz->stream_level = normalize_level(*v);
+        nz->level_si = si + 1;
+    }
+    return nz->has_stream_level ? nz->stream_level : detect_from_entry(meta, n_meta, line);
+}
+
 int norm_too_large(char *err, size_t errlen)
 {
     snprintf(err, errlen,
@@ -551,9 +566,8 @@ int norm_entry(struct normalizer *nz, uint32_t si, int64_t ts, struct slice line
             struct label *m = arena_alloc(&b->arena, (n_meta + 1) * sizeof(*m));
             if (n_meta)
                 memcpy(m, meta, n_meta * sizeof(*m));
-            m[n_meta] =
-                (struct label){SLICE_LIT(DETECTED_LEVEL),
-                               norm_detect_level(s->labels, s->n_labels, meta, n_meta, line)};
+            m[n_meta] = (struct label){SLICE_LIT(DETECTED_LEVEL),
+                                       entry_level(nz, si, s, meta, n_meta, line)};
             meta = m;
             n_meta++;
         }

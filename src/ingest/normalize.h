@@ -47,7 +47,8 @@ struct normalizer {
     /* public: lines and metadata need a UTF-8 check (the JSON reader already did it). */
     bool check_utf8;
     uint32_t level_si;         /* private: stream index + 1 whose level label is cached */
-    struct slice stream_level; /* private: that stream's level from its labels, ptr NULL if none */
+    bool has_stream_level;     /* private: that stream has a level label, */
+    struct slice stream_level; /* private: normalised to this */
 };
 
 void norm_init(struct normalizer *nz, const struct tenant_limits *lim, int64_t now,

@@ -366,6 +366,39 @@ TEST(normalizer_checks_entries)
     push_batch_release(&b);
 }
 
+TEST(detected_level_per_stream_in_interleaved_entries)
+{
+    struct push_batch b;
+    struct push_result r;
+    struct normalizer nz;
+    push_batch_init(&b, "fake");
+    push_result_init(&r);
+    int64_t now = INT64_C(1700000000) * NS_PER_SEC;
+    norm_init(&nz, ti_default_limits(), now, &b, &r);
+    /* One stream with a level label, one without, one with another level: entries of each in
+     * turn take their level from their own stream (or line), never from the one before. */
+    struct label a[] = {{SLICE_LIT("app"), SLICE_LIT("a")},
+                        {SLICE_LIT("level"), SLICE_LIT("WARN")}};
+    struct label c[] = {{SLICE_LIT("app"), SLICE_LIT("c")}};
+    struct label d[] = {{SLICE_LIT("app"), SLICE_LIT("d")}, {SLICE_LIT("lvl"), SLICE_LIT("odd")}};
+    uint32_t sa, sc, sd;
+    ASSERT_EQ_INT(norm_stream(&nz, a, 2, &sa), 0);
+    ASSERT_EQ_INT(norm_stream(&nz, c, 1, &sc), 0);
+    ASSERT_EQ_INT(norm_stream(&nz, d, 2, &sd), 0);
+    const uint32_t order[] = {sa, sc, sc, sa, sd, sc, sa, sd};
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+        ASSERT_EQ_INT(norm_entry(&nz, order[i], now, slice_from("[ERROR] disk full"), NULL, 0), 0);
+    ASSERT_EQ_INT(b.n_entries, 8);
+    for (uint32_t i = 0; i < b.streams[sa].n_entries; i++)
+        ASSERT_EQ_SLICE(b.streams[sa].entries[i].meta[0].value, "warn");
+    for (uint32_t i = 0; i < b.streams[sc].n_entries; i++)
+        ASSERT_EQ_SLICE(b.streams[sc].entries[i].meta[0].value, "error");
+    for (uint32_t i = 0; i < b.streams[sd].n_entries; i++)
+        ASSERT_EQ_SLICE(b.streams[sd].entries[i].meta[0].value, "odd");
+    ASSERT_EQ_INT(b.streams[sa].n_entries + b.streams[sc].n_entries + b.streams[sd].n_entries, 8);
+    push_batch_release(&b);
+}
+
 TEST(loki_json_legacy_form)
 {
     struct push_batch b;

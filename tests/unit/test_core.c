@@ -1,6 +1,9 @@
 /* Unit tests of src/core: buffers, arenas, errors, hashing, time, Go strings, gzip, config. */
+#include <inttypes.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <zlib.h>
 
 #include "core/arena.h"
@@ -110,6 +113,94 @@ TEST(clock_parses_rfc3339)
     ASSERT_EQ_INT(clock_parse_rfc3339(slice_from("2026-01-01 00:00:00"), &ns), STRATA_EPARSE);
     ASSERT_EQ_INT(clock_parse_rfc3339(slice_from("2026-01-01T00:00:00.Z"), &ns), STRATA_EPARSE);
     ASSERT_EQ_INT(clock_parse_rfc3339(slice_from("garbage"), &ns), STRATA_EPARSE);
+}
+
+/* clock_parse_int64 as it was, one digit at a time with an overflow check on each. */
+static int ref_parse_int64(const char *p, size_t len, int64_t *out)
+{
+    size_t i = 0;
+    bool neg = false;
+    if (len && (p[0] == '-' || p[0] == '+')) {
+        neg = p[0] == '-';
+        i = 1;
+    }
+    if (i == len)
+        return STRATA_EPARSE;
+    uint64_t v = 0;
+    for (; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return STRATA_EPARSE;
+        unsigned d = (unsigned)(p[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return STRATA_EPARSE;
+        v = v * 10 + d;
+    }
+    if (v > (uint64_t)INT64_MAX + neg)
+        return STRATA_EPARSE;
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return 0;
+}
+
+TEST(clock_parses_int64_like_a_digit_loop)
+{
+    static const char *const edge[] = {"0",
+                                       "-0",
+                                       "+0",
+                                       "",
+                                       "-",
+                                       "+",
+                                       "00000000000000000000000000001",
+                                       "9223372036854775807",
+                                       "9223372036854775808",
+                                       "-9223372036854775808",
+                                       "-9223372036854775809",
+                                       "18446744073709551615",
+                                       "18446744073709551616",
+                                       "99999999999999999999",
+                                       "1767225600061909972",
+                                       "12345678",
+                                       "1234567890123456",
+                                       "12345678/",
+                                       "1234567:",
+                                       "123456789012345678x",
+                                       "1234567890123456789x",
+                                       "+-1",
+                                       "1 ",
+                                       " 1",
+                                       "0x10",
+                                       "000000000000000000009223372036854775807"};
+    int64_t a, b;
+    for (size_t i = 0; i < sizeof(edge) / sizeof(edge[0]); i++) {
+        a = b = 42;
+        int ra = clock_parse_int64(slice_from(edge[i]), &a);
+        int rb = ref_parse_int64(edge[i], strlen(edge[i]), &b);
+        if (ra != rb || (!ra && a != b))
+            fprintf(stderr, "    %s: %d %" PRId64 " against %d %" PRId64 "\n", edge[i], ra, a, rb,
+                    b);
+        ASSERT_EQ_INT(ra, rb);
+        if (!ra)
+            ASSERT_EQ_INT(a, b);
+    }
+    /* Random strings: digits mostly, a sign, runs of zeros, a stray byte near a digit. */
+    uint64_t seed = 12345;
+    char buf[32];
+    for (int t = 0; t < 200000; t++) {
+        seed = seed * 6364136223846793005u + 1442695040888963407u;
+        size_t len = (seed >> 33) % 24, j = 0;
+        if (len && (seed >> 20) % 4 == 0)
+            buf[j++] = (seed >> 22) % 2 ? '-' : '+';
+        for (; j < len; j++) {
+            seed = seed * 6364136223846793005u + 1442695040888963407u;
+            unsigned r = (unsigned)(seed >> 40) % 64;
+            buf[j] = r < 20 ? '0' : r < 62 ? (char)('0' + r % 10) : r == 62 ? '/' : ':';
+        }
+        a = b = 42;
+        int ra = clock_parse_int64((struct slice){buf, len}, &a);
+        int rb = ref_parse_int64(buf, len, &b);
+        ASSERT_EQ_INT(ra, rb);
+        if (!ra)
+            ASSERT_EQ_INT(a, b);
+    }
 }
 
 TEST(clock_parses_loki_times)

@@ -371,10 +371,8 @@ TEST(detected_level_per_stream_in_interleaved_entries)
     struct push_batch b;
     struct push_result r;
     struct normalizer nz;
-    push_batch_init(&b, "fake");
-    push_result_init(&r);
-    int64_t now = INT64_C(1700000000) * NS_PER_SEC;
-    norm_init(&nz, ti_default_limits(), now, &b, &r);
+    ti_begin(&b, &r, &nz);
+    int64_t now = nz.now;
     /* One stream with a level label, one without, one with another level: entries of each in
      * turn take their level from their own stream (or line), never from the one before. */
     struct label a[] = {{SLICE_LIT("app"), SLICE_LIT("a")},

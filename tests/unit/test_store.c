@@ -986,15 +986,21 @@ TEST(head_out_of_order_blocks_merge_in_time_order)
     h->ops->close(h);
 }
 
-/* Drain a stream's cursor, calling fn for each entry; closes the cursor. */
-static int each_entry(const struct tier_stream *s, void (*fn)(void *, int64_t, struct slice),
-                      void *arg)
+/* What each_entry calls for every entry of a stream (a tier_stream_fn's argument). */
+struct entry_visit {
+    void (*fn)(void *arg, int64_t ts, struct slice line);
+    void *arg;
+};
+
+/* A tier_stream_fn: drain the stream's cursor into visit->fn; closes the cursor. */
+static int each_entry(void *visit, const struct tier_stream *s)
 {
+    const struct entry_visit *v = visit;
     struct entry_batch b;
     int rc;
     while ((rc = s->cursor->ops->next(s->cursor, &b)) > 0)
         for (uint32_t i = 0; i < b.n; i++)
-            fn(arg, b.ts[i], b.lines[i]);
+            v->fn(v->arg, b.ts[i], b.lines[i]);
     s->cursor->ops->close(s->cursor);
     return rc;
 }
@@ -1017,11 +1023,6 @@ static void order_entry(void *arg, int64_t ts, struct slice line)
     c->last_ts = ts;
     c->last_arrival = arrival;
     c->entries++;
-}
-
-static int order_fn(void *arg, const struct tier_stream *s)
-{
-    return each_entry(s, order_entry, arg);
 }
 
 TEST(head_overlapping_pushes_merge_stably)
@@ -1047,7 +1048,7 @@ TEST(head_overlapping_pushes_merge_stably)
     arena_init(&a, 0);
     struct tier_query q = {.tenant = "t", .start = 0, .end = 10000, .want_lines = true};
     struct order_check c = {0};
-    ASSERT_EQ_INT(h->ops->select(h, &q, &a, order_fn, &c), 0);
+    ASSERT_EQ_INT(h->ops->select(h, &q, &a, each_entry, &(struct entry_visit){order_entry, &c}), 0);
     ASSERT_EQ_INT(c.entries, 7 * 600);
     ASSERT_EQ_INT(c.bad, 0);
     arena_release(&a);
@@ -1069,11 +1070,6 @@ static void size_entry(void *arg, int64_t ts, struct slice line)
         c->bad += line.ptr[k] != (char)('a' + ts % 26);
     c->bytes += line.len;
     c->entries++;
-}
-
-static int size_fn(void *arg, const struct tier_stream *s)
-{
-    return each_entry(s, size_entry, arg);
 }
 
 TEST(head_blocks_follow_the_size_of_entries)
@@ -1105,7 +1101,7 @@ TEST(head_blocks_follow_the_size_of_entries)
     arena_init(&a, 0);
     struct tier_query q = {.tenant = "t", .start = 0, .end = INT64_MAX, .want_lines = true};
     struct size_check c = {0};
-    ASSERT_EQ_INT(h->ops->select(h, &q, &a, size_fn, &c), 0);
+    ASSERT_EQ_INT(h->ops->select(h, &q, &a, each_entry, &(struct entry_visit){size_entry, &c}), 0);
     ASSERT_EQ_INT(c.entries, k);
     ASSERT_EQ_INT(c.bad, 0);
     ASSERT_EQ_UINT(c.bytes, want);

@@ -243,6 +243,40 @@ static inline const char *string_stop(const char *p, const char *end)
 }
 
 /*
+ * Copy the run of [q, end) before its next backslash to *o (when *o is set;
+ * *o then points past the copy) and return where the run stopped. Decoding
+ * only shrinks a string, so the output never gets ahead of the input: a
+ * 16-byte store made while 16 input bytes remain stays inside the
+ * allocation of the raw length.
+ */
+static inline const char *copy_run(const char *q, const char *end, char **o)
+{
+    char *w = *o;
+#if defined(__SSE2__)
+    const __m128i bslash = _mm_set1_epi8('\\');
+    while (end - q >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
+        unsigned mask = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, bslash));
+        unsigned k = mask ? (unsigned)__builtin_ctz(mask) : 16;
+        if (w) {
+            _mm_storeu_si128((__m128i *)(void *)w, v);
+            w += k;
+        }
+        q += k;
+        if (mask) {
+            *o = w;
+            return q;
+        }
+    }
+#endif
+    for (; q < end && *q != '\\'; q++)
+        if (w)
+            *w++ = *q;
+    *o = w;
+    return q;
+}
+
+/*
  * Read the string at r->p (its opening quote). Without escapes *out points
  * into the input; with escapes they are decoded into a copy in a, or, when
  * a is NULL, only checked (*out is then the raw text between the quotes).
@@ -282,14 +316,8 @@ static int read_string(struct json_reader *r, struct arena *a, struct slice *out
     char scratch[8];
     char *o = a ? arena_alloc(a, raw_len + 1) : NULL, *o0 = o;
     for (const char *q = s; q < p;) {
-        const char *bs = memchr(q, '\\', (size_t)(p - q));
-        size_t run = (size_t)((bs ? bs : p) - q);
-        if (o) {
-            memcpy(o, q, run);
-            o += run;
-        }
-        q += run;
-        if (!bs)
+        q = copy_run(q, p, &o);
+        if (q == p)
             break;
         q++;
         char *w = o ? o : scratch; /* checking only: decode into scratch, then forget it */

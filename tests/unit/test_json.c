@@ -131,6 +131,72 @@ TEST(json_strings_special_bytes_at_every_position)
     arena_release(&a);
 }
 
+/*
+ * Decoding copies 16 bytes at a time up to each backslash: random strings of
+ * plain bytes, UTF-8 and every kind of escape, in runs of every length, must
+ * come back byte for byte, decoded into an arena and checked without one.
+ */
+TEST(json_strings_with_escapes_decode_like_the_text)
+{
+    static const struct {
+        const char *text, *json; /* a piece of the decoded string and one JSON spelling */
+    } pieces[] = {
+        {"\"", "\\\""},
+        {"\\", "\\\\"},
+        {"/", "\\/"},
+        {"\b", "\\b"},
+        {"\f", "\\f"},
+        {"\n", "\\n"},
+        {"\r", "\\r"},
+        {"\t", "\\t"},
+        {"\x01", "\\u0001"},
+        {"\xc3\xa9", "\\u00e9"},
+        {"\xe2\x82\xac", "\\u20ac"},
+        {"\xe2\x82\xac", "\xe2\x82\xac"},
+        {"\xf0\x9f\x98\x80", "\\ud83d\\ude00"},
+        {"/", "/"},
+    };
+    struct arena a;
+    arena_init(&a, 0);
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    char text[1024], doc[2048];
+    for (int round = 0; round < 20000; round++) {
+        size_t tn = 0, dn = 0;
+        doc[dn++] = '"';
+        int parts = (int)(round % 23);
+        for (int i = 0; i < parts; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            size_t run = (size_t)(x % 41); /* plain bytes, then maybe a piece */
+            for (size_t j = 0; j < run; j++)
+                text[tn++] = doc[dn++] = (char)('a' + (j + (size_t)round) % 26);
+            if ((x >> 8) % 4 == 0)
+                continue;
+            size_t k = (size_t)(x >> 16) % (sizeof(pieces) / sizeof(pieces[0]));
+            size_t tl = strlen(pieces[k].text), dl = strlen(pieces[k].json);
+            memcpy(text + tn, pieces[k].text, tl);
+            memcpy(doc + dn, pieces[k].json, dl);
+            tn += tl;
+            dn += dl;
+        }
+        doc[dn++] = '"';
+        struct json_reader r;
+        struct slice out;
+        json_reader_init(&r, doc, dn, 8);
+        ASSERT_EQ_INT(json_read_string(&r, &a, &out), 0);
+        ASSERT_EQ_UINT(out.len, tn);
+        ASSERT_TRUE(!memcmp(out.ptr, text, tn));
+        ASSERT_EQ_INT(json_finish(&r), 0);
+        json_reader_init(&r, doc, dn, 8);
+        ASSERT_EQ_INT(json_skip(&r), 0);
+        ASSERT_EQ_INT(json_finish(&r), 0);
+        if (round % 1000 == 999) {
+            arena_release(&a);
+            arena_init(&a, 0);
+        }
+    }
+    arena_release(&a);
+}
+
 TEST(json_error_has_offset)
 {
     struct json_reader r;

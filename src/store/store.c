@@ -109,6 +109,7 @@ struct store {
     int64_t last_flush_ns;
     int last_flush_rc;
     atomic_ullong busy_rejections;
+    atomic_ullong room_waits, room_wait_ns; /* pushes that waited for a flush, and how long */
 };
 
 static const struct tier_ops view_ops;
@@ -564,14 +565,19 @@ int store_push(struct store *s, struct push_batch *b, struct push_result *res)
             break;
         pthread_rwlock_unlock(&s->cut_lock);
         int64_t now = clock_mono_ns();
-        if (!deadline)
+        if (!deadline) {
             deadline = now + s->push_wait;
+            atomic_fetch_add(&s->room_waits, 1);
+        }
         if (now >= deadline) {
+            atomic_fetch_add(&s->room_wait_ns, (uint64_t)(now - (deadline - s->push_wait)));
             atomic_fetch_add(&s->busy_rejections, 1);
             return STRATA_EBUSY;
         }
         wait_for_room(s, deadline);
     }
+    if (deadline)
+        atomic_fetch_add(&s->room_wait_ns, (uint64_t)(clock_mono_ns() - (deadline - s->push_wait)));
     uint8_t *accept;
     uint64_t stored = head_check(s->head, b, res, &accept);
     if (!stored) {
@@ -814,6 +820,8 @@ void store_status(struct store *s, struct store_status *out)
     out->last_flush_rc = s->last_flush_rc;
     pthread_mutex_unlock(&s->mu);
     out->busy_rejections = atomic_load(&s->busy_rejections);
+    out->room_waits = atomic_load(&s->room_waits);
+    out->room_wait_ns = atomic_load(&s->room_wait_ns);
     struct local_status ls;
     memset(&ls, 0, sizeof(ls));
     for (struct tier *t = s->next; t; t = t->next)
@@ -884,11 +892,17 @@ static void metrics_collector(struct buf *out, void *arg)
         "strata_compactions_total{result=\"ok\"} %" PRIu64 "\n"
         "strata_compactions_total{result=\"error\"} %" PRIu64 "\n"
         "# HELP strata_push_busy_total Pushes refused with 429 because memory was full.\n"
-        "# TYPE strata_push_busy_total counter\nstrata_push_busy_total %" PRIu64 "\n",
+        "# TYPE strata_push_busy_total counter\nstrata_push_busy_total %" PRIu64 "\n"
+        "# HELP strata_push_room_waits_total Pushes that waited for a flush to make room in "
+        "memory.\n"
+        "# TYPE strata_push_room_waits_total counter\nstrata_push_room_waits_total %" PRIu64 "\n"
+        "# HELP strata_push_room_wait_seconds_total Time pushes spent waiting for that room.\n"
+        "# TYPE strata_push_room_wait_seconds_total counter\n"
+        "strata_push_room_wait_seconds_total %.6f\n",
         st.head_entries, st.frozen_entries, st.head_bytes, st.frozen_bytes, st.head_streams,
         st.wal_segments, st.wal_bytes, st.wal_appends, st.wal_fsyncs, st.wal_failures, st.flushes,
         st.flush_failures, st.flushed_entries, st.compactions, st.compaction_failures,
-        st.busy_rejections);
+        st.busy_rejections, st.room_waits, (double)st.room_wait_ns / 1e9);
     if (!rc)
         rc = tier_gauge(out, &st, "strata_tier_parts", "Parts (files or objects) per tier.",
                         offsetof(struct tier_usage, parts));

@@ -81,7 +81,8 @@ struct store_status {
     bool wal_broken;
     /* flushes and upkeep */
     uint64_t flushes, flush_failures, flushed_entries, busy_rejections;
-    int64_t last_flush_ns; /* wall clock; 0 if never */
+    uint64_t room_waits, room_wait_ns; /* pushes that waited for a flush to make room */
+    int64_t last_flush_ns;             /* wall clock; 0 if never */
     int last_flush_rc;
     uint64_t compactions, compaction_failures, parts_compacted, corrupt_parts;
     int64_t last_compaction_ns;

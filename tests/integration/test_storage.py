@@ -167,6 +167,9 @@ def test_memory_limit_answers_429_and_recovers(env):
     check(busy is not None, "a push got 429 once the head could not be flushed")
     eq(busy.headers.get("Retry-After"), "1", "Retry-After")
     check(metric(s, "strata_push_busy_total") >= 1, "busy pushes counted")
+    # The refused push waited --store.push-wait for room first, and that wait is counted.
+    check(metric(s, "strata_push_room_waits_total") >= 1, "waits for room counted")
+    check(metric(s, "strata_push_room_wait_seconds_total") >= 0.19, "the wait's time counted")
     # The disk comes back: a flush goes through and pushes are accepted again.
     set_faults(faults, "")
     flush(s)

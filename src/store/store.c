@@ -558,7 +558,7 @@ int store_push(struct store *s, struct push_batch *b, struct push_result *res)
     if (!b->n_entries)
         return 0;
     struct head_usage u;
-    int64_t deadline = 0;
+    int64_t deadline = 0, waited_from = 0;
     for (;;) {
         pthread_rwlock_rdlock(&s->cut_lock);
         if (!over_limits(s, b, &u))
@@ -566,18 +566,19 @@ int store_push(struct store *s, struct push_batch *b, struct push_result *res)
         pthread_rwlock_unlock(&s->cut_lock);
         int64_t now = clock_mono_ns();
         if (!deadline) {
+            waited_from = now;
             deadline = now + s->push_wait;
             atomic_fetch_add(&s->room_waits, 1);
         }
         if (now >= deadline) {
-            atomic_fetch_add(&s->room_wait_ns, (uint64_t)(now - (deadline - s->push_wait)));
+            atomic_fetch_add(&s->room_wait_ns, (uint64_t)(now - waited_from));
             atomic_fetch_add(&s->busy_rejections, 1);
             return STRATA_EBUSY;
         }
         wait_for_room(s, deadline);
     }
     if (deadline)
-        atomic_fetch_add(&s->room_wait_ns, (uint64_t)(clock_mono_ns() - (deadline - s->push_wait)));
+        atomic_fetch_add(&s->room_wait_ns, (uint64_t)(clock_mono_ns() - waited_from));
     uint8_t *accept;
     uint64_t stored = head_check(s->head, b, res, &accept);
     if (!stored) {

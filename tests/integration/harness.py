@@ -40,11 +40,21 @@ def eq(got, want, what="value"):
         raise TestFailure("%s: got %r, want %r" % (what, got, want))
 
 
+_PORTS_GIVEN = set()
+
+
 def free_port():
-    """A port that was free a moment ago on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port that was free a moment ago on 127.0.0.1, and not given before by this function:
+    the kernel may hand out a just-released port again, and two asked for one after the other
+    (a server's HTTP and gRPC ports) must differ."""
+    for _ in range(1000):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _PORTS_GIVEN:
+            _PORTS_GIVEN.add(port)
+            return port
+    raise TestFailure("no free port on 127.0.0.1 that was not given before")
 
 
 def wait_until(fn, timeout=10.0, interval=0.05, what="condition"):
